@@ -7,27 +7,27 @@ same class (same module and qualified name, e.g. after a reload) again is a no-o
 """
 from typing import Iterable, Type
 
-import asteroid.models
+from asteroid import models as asteroid_models
 
 
 def _same_class(a: type, b: type) -> bool:
     return (a.__module__, a.__qualname__) == (b.__module__, b.__qualname__)
 
 
-def register_models(classes: Iterable[Type[asteroid.models.BaseModel]]) -> None:
+def register_models(classes: Iterable[Type[asteroid_models.BaseModel]]) -> None:
     """Register each class with asteroid so that ``BaseModel.from_pretrained`` finds it by name.
 
     Raises:
         ValueError: if another class already holds one of the names.
     """
     for cls in classes:
-        existing = getattr(asteroid.models, cls.__name__, None)
+        existing = getattr(asteroid_models, cls.__name__, None)
         if existing is None:
-            asteroid.models.register_model(cls)
+            asteroid_models.register_model(cls)
         elif existing is not cls:
             if not (isinstance(existing, type) and _same_class(existing, cls)):
                 raise ValueError(
                     f"asteroid.models already has a {cls.__name__!r} ({existing!r}) that is not "
                     f"{cls.__module__}.{cls.__qualname__}; rename one of the two models."
                 )
-            setattr(asteroid.models, cls.__name__, cls)  # reloaded module: point to the new class
+            setattr(asteroid_models, cls.__name__, cls)  # reloaded module: point to the new class

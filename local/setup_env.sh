@@ -31,7 +31,8 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 
 if ! "$venv/bin/python" local/check_env.py requirements.txt "facenet-pytorch==2.6.0" "asteroid-avspeech" >/dev/null \
-   || ! "$venv/bin/python" -c 'import asteroid_avspeech_autoload' 2>/dev/null; then
+   || ! "$venv/bin/python" -c 'import asteroid_avspeech_autoload as m; print(m.__file__)' 2>/dev/null \
+        | xargs -r cmp -s asteroid_avspeech/_autoload/asteroid_avspeech_autoload.py; then
   echo "[setup] installing the Python stack into $venv (first time: a few minutes)"
   "$venv/bin/pip" install -q -r requirements.txt 2> >(grep -v "is ignored: it is neither" >&2)
   # facenet-pytorch pins torch<2.3, numpy<2, Pillow<10.3 in its metadata: resolving them would pull

@@ -4,19 +4,20 @@ asteroid has no plugin discovery: ``asteroid-infer`` and ``BaseModel.from_pretra
 ``asteroid.models.get(model_name)`` in a fresh process where only asteroid's own models are
 registered. This module is imported at interpreter start by the ``asteroid_avspeech.pth`` file
 that installs with the package. It only puts an import hook in place (no torch, no asteroid);
-the hook imports ``asteroid_avspeech`` (which registers its models) right after the module
-``asteroid.models`` has executed, and then removes itself.
+the hook imports ``asteroid_avspeech`` (which registers its models) right after the package
+``asteroid`` has finished executing (it imports ``asteroid.models`` itself, and every
+``import asteroid.<anything>`` runs it first), and then removes itself.
 """
 import importlib.abc
 import importlib.machinery
 import sys
 import warnings
 
-_TARGET = "asteroid.models"
+_TARGET = "asteroid"
 
 
 class _RegisterAfterLoad(importlib.abc.Loader):
-    """Wrap the loader of ``asteroid.models``: execute it, then register our models."""
+    """Wrap the loader of ``asteroid``: execute it, then register our models."""
 
     def __init__(self, loader: importlib.abc.Loader):
         self._loader = loader
@@ -33,7 +34,7 @@ class _RegisterAfterLoad(importlib.abc.Loader):
 
 
 class _AsteroidModelsFinder(importlib.abc.MetaPathFinder):
-    """Finds ``asteroid.models`` with the regular path finder and wraps its loader."""
+    """Finds ``asteroid`` with the regular path finder and wraps its loader."""
 
     def find_spec(self, fullname, path, target=None):
         if fullname != _TARGET:
@@ -46,7 +47,7 @@ class _AsteroidModelsFinder(importlib.abc.MetaPathFinder):
 
 
 def install() -> None:
-    """Put the finder first on ``sys.meta_path`` unless asteroid.models is already imported."""
+    """Put the finder first on ``sys.meta_path`` unless asteroid is already imported."""
     if _TARGET in sys.modules or any(isinstance(f, _AsteroidModelsFinder) for f in sys.meta_path):
         return
     sys.meta_path.insert(0, _AsteroidModelsFinder())

@@ -1,0 +1,18 @@
+"""asteroid-avspeech: Looking to Listen at a Cocktail Party (Ephrat et al. 2018) as an asteroid plugin.
+
+Data flow: clips (mp4, AVSpeech layout) -> ``data`` (audio, mixtures, dataset) and ``video``
+(decoding, face tracking, crops) -> ``models`` (``VisualEncoder``, ``LookingToListen``) trained by
+``system.AVSystem`` -> evaluation and export.
+
+Importing the package registers its models with ``asteroid.models`` (idempotently), so that
+``asteroid.models.BaseModel.from_pretrained`` and ``asteroid-infer`` find them by name. The
+``asteroid_avspeech.pth`` hook installed with the package does this import automatically as soon
+as any process imports ``asteroid.models``.
+"""
+from .models import LookingToListen, VisualEncoder
+from .registry import register_models
+
+__version__ = "0.1.0"
+__all__ = ["LookingToListen", "VisualEncoder", "register_models"]
+
+register_models([LookingToListen, VisualEncoder])

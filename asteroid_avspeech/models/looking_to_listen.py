@@ -1,0 +1,332 @@
+"""Looking to Listen (Ephrat et al., 2018) as an asteroid ``BaseModel``.
+
+mixture -> STFT -> power-law compression -> audio stream (dilated 2-D convs)
+faces   -> VisualEncoder -> visual stream (dilated 1-D convs) -> nearest upsampling to STFT frames
+concat -> BLSTM -> FC layers -> one unbounded complex ratio mask per speaker
+mask x compressed mixture spectrogram -> decompression -> iSTFT -> one waveform per speaker.
+"""
+import copy
+from typing import Any, Dict, List, Optional
+
+import torch
+from asteroid.models.base_models import BaseModel
+from torch import nn
+
+from .serialization import PlainSerializable
+from .spectral import STFT, complex_mul, power_compress, power_decompress
+from .streams import AudioStream, VisualStream
+from .visual_encoder import VisualEncoder
+
+#: Visual frames may differ from ``audio_seconds * fps`` by at most this many frames.
+MAX_VISUAL_MISMATCH_FRAMES = 2
+
+
+def _paper_audio_layers():
+    kernels = [[1, 7], [7, 1]] + [[5, 5]] * 12
+    dilations = [[1, 1], [1, 1]] + [[d, 1] for d in (1, 2, 4, 8, 16, 32)]
+    dilations += [[d, d] for d in (1, 2, 4, 8, 16, 32)]
+    return kernels, dilations
+
+
+_PAPER_KERNELS, _PAPER_DILATIONS = _paper_audio_layers()
+
+#: Size presets. ``paper``: Table 1 of the paper (512-d face embeddings, ~16.7 M parameters
+#: for 2 speakers). ``small``: lip-crop CNN and thin streams, trains on 2 CPU cores.
+PRESETS: Dict[str, Dict[str, Any]] = {
+    "paper": dict(
+        audio_channels=96,
+        audio_out_channels=8,
+        audio_kernels=_PAPER_KERNELS,
+        audio_dilations=_PAPER_DILATIONS,
+        visual_kind="embeddings",
+        visual_in_dim=512,
+        visual_feat_dim=256,
+        lip_channels=[16, 32, 32],
+        visual_channels=256,
+        visual_kernels=[7, 5, 5, 5, 5, 5],
+        visual_dilations=[1, 1, 2, 4, 8, 16],
+        lstm_hidden=400,
+        fc_dims=[600, 600, 600],
+    ),
+    "small": dict(
+        audio_channels=32,
+        audio_out_channels=4,
+        audio_kernels=[[1, 7], [7, 1], [3, 3], [3, 3], [3, 3]],
+        audio_dilations=[[1, 1], [1, 1], [2, 1], [4, 2], [8, 4]],
+        visual_kind="lips",
+        visual_in_dim=512,
+        visual_feat_dim=64,
+        lip_channels=[16, 32, 32],
+        visual_channels=64,
+        visual_kernels=[5, 5, 5],
+        visual_dilations=[1, 2, 4],
+        lstm_hidden=128,
+        fc_dims=[256, 256],
+    ),
+}
+
+
+class LookingToListen(PlainSerializable, BaseModel):
+    """Audio-visual speech separation with one complex ratio mask per visible speaker.
+
+    Output ``k`` is the voice of the face given as ``visual[:, k]``. Without faces
+    (``visual=None``, or a speaker's visual all zeros) the model still separates, but which
+    output holds which voice is then arbitrary (train with face dropout for this).
+    ``use_visual=False`` builds the audio-only baseline of the same network (train it with PIT).
+
+    Masking: the mask is complex and unbounded (a plain linear output, no sigmoid/tanh), so
+    it can scale and rotate phase freely. It multiplies the power-law *compressed* mixture
+    spectrogram; the product is decompressed (``|Y|^(1/p)``, phase kept) before the iSTFT.
+    Masking in the compressed domain keeps the mask's dynamic range small (a magnitude ratio
+    ``r`` becomes ``r^p``); the paper's loss (MSE of compressed spectrograms) is then a loss
+    on the masked spectrogram itself, up to the STFT consistency projection.
+
+    Args:
+        n_src: number of speakers (outputs); one visual stream input per speaker.
+        preset: size preset, one of :data:`PRESETS` (``"paper"`` or ``"small"``). Every size
+            argument below left to ``None`` comes from it.
+        use_visual: ``False`` builds the audio-only baseline (no visual encoder / stream).
+        sample_rate: audio sample rate (Hz).
+        fps: video frame rate of the visual input.
+        n_filters: FFT size (``n_filters // 2 + 1`` frequency bins).
+        kernel_size: STFT window length (samples).
+        stride: STFT hop (samples).
+        power: power-law compression exponent.
+        audio_channels: channels of the audio stream's hidden conv layers.
+        audio_out_channels: channels of its last (1x1) layer.
+        audio_kernels: ``[[k_time, k_freq], ...]`` of the audio stream's hidden layers.
+        audio_dilations: ``[[d_time, d_freq], ...]`` same length.
+        visual_kind: ``"lips"`` (mouth crops) or ``"embeddings"`` (face embeddings).
+        visual_in_dim: face-embedding size (``"embeddings"`` only).
+        visual_feat_dim: VisualEncoder output size per frame.
+        lip_channels: conv channels of the lip CNN (``"lips"`` only).
+        visual_channels: channels of the visual stream.
+        visual_kernels: temporal kernel of each visual stream layer.
+        visual_dilations: temporal dilation of each visual stream layer.
+        lstm_hidden: hidden size of each direction of the BLSTM.
+        fc_dims: sizes of the ReLU fully-connected layers after the BLSTM.
+
+    Raises:
+        ValueError: unknown preset (the message lists the valid ones) or inconsistent sizes.
+    """
+
+    def __init__(
+        self,
+        n_src: int = 2,
+        preset: str = "small",
+        use_visual: bool = True,
+        sample_rate: float = 16000.0,
+        fps: float = 25.0,
+        n_filters: int = 512,
+        kernel_size: int = 400,
+        stride: int = 160,
+        power: float = 0.3,
+        audio_channels: Optional[int] = None,
+        audio_out_channels: Optional[int] = None,
+        audio_kernels: Optional[List[List[int]]] = None,
+        audio_dilations: Optional[List[List[int]]] = None,
+        visual_kind: Optional[str] = None,
+        visual_in_dim: Optional[int] = None,
+        visual_feat_dim: Optional[int] = None,
+        lip_channels: Optional[List[int]] = None,
+        visual_channels: Optional[int] = None,
+        visual_kernels: Optional[List[int]] = None,
+        visual_dilations: Optional[List[int]] = None,
+        lstm_hidden: Optional[int] = None,
+        fc_dims: Optional[List[int]] = None,
+    ):
+        super().__init__(sample_rate=sample_rate, in_channels=1)
+        if preset not in PRESETS:
+            raise ValueError(f"Unknown preset {preset!r}; valid presets: {', '.join(PRESETS)}")
+        if n_src < 1:
+            raise ValueError(f"n_src must be >= 1, got {n_src}.")
+        given = dict(
+            audio_channels=audio_channels, audio_out_channels=audio_out_channels,
+            audio_kernels=audio_kernels, audio_dilations=audio_dilations,
+            visual_kind=visual_kind, visual_in_dim=visual_in_dim,
+            visual_feat_dim=visual_feat_dim, lip_channels=lip_channels,
+            visual_channels=visual_channels, visual_kernels=visual_kernels,
+            visual_dilations=visual_dilations, lstm_hidden=lstm_hidden, fc_dims=fc_dims,
+        )
+        sizes = copy.deepcopy(PRESETS[preset])
+        sizes.update({key: value for key, value in given.items() if value is not None})
+        self.sizes = _plain(sizes)
+        self.n_src = n_src
+        self.preset = preset
+        self.use_visual = use_visual
+        self.fps = float(fps)
+        self.power = float(power)
+        self.stft_args = dict(n_filters=n_filters, kernel_size=kernel_size, stride=stride)
+
+        self.stft = STFT(n_filters, kernel_size, stride, sample_rate=sample_rate)
+        n_freqs = self.stft.n_freqs
+        self.audio_stream = AudioStream(
+            sizes["audio_channels"], sizes["audio_out_channels"],
+            sizes["audio_kernels"], sizes["audio_dilations"],
+        )
+        fusion_dim = sizes["audio_out_channels"] * n_freqs
+        if use_visual:
+            self.visual_encoder = VisualEncoder(
+                kind=sizes["visual_kind"], feat_dim=sizes["visual_feat_dim"],
+                in_dim=sizes["visual_in_dim"], lip_channels=sizes["lip_channels"],
+                sample_rate=sample_rate,
+            )
+            self.visual_stream = VisualStream(
+                sizes["visual_feat_dim"], sizes["visual_channels"],
+                sizes["visual_kernels"], sizes["visual_dilations"],
+            )
+            fusion_dim += n_src * self.visual_stream.out_channels
+        self.blstm = nn.LSTM(fusion_dim, sizes["lstm_hidden"], batch_first=True, bidirectional=True)
+        layers: List[nn.Module] = []
+        in_dim = 2 * sizes["lstm_hidden"]
+        for dim in sizes["fc_dims"]:
+            layers += [nn.Linear(in_dim, dim), nn.ReLU()]
+            in_dim = dim
+        self.fc = nn.Sequential(*layers)
+        # Unbounded complex mask: no output non-linearity.
+        self.mask_layer = nn.Linear(in_dim, n_src * 2 * n_freqs)
+
+    # ----------------------------------------------------------------------------- shapes
+    def _as_batch_time(self, wav: torch.Tensor) -> torch.Tensor:
+        """``(time,)``, ``(batch, time)`` or ``(batch, 1, time)`` -> ``(batch, time)``."""
+        if wav.ndim == 1:
+            return wav.unsqueeze(0)
+        if wav.ndim == 2:
+            return wav
+        if wav.ndim == 3 and wav.shape[1] == 1:
+            return wav[:, 0]
+        raise ValueError(
+            f"Expected a mono waveform (time,), (batch, time) or (batch, 1, time); "
+            f"got shape {tuple(wav.shape)}. Mix multichannel audio down to mono first."
+        )
+
+    def _visual_frames(self, time: int) -> int:
+        return max(1, round(time / self.sample_rate * self.fps))
+
+    def _upsample_indices(self, n_visual: int, n_frames: int, device) -> torch.Tensor:
+        """Nearest video frame of each STFT frame centre, ``(n_frames,)`` long."""
+        centres = self.stft.frame_centres(n_frames).clamp(min=0) / self.sample_rate
+        return (centres * self.fps).floor().long().clamp(max=n_visual - 1).to(device)
+
+    # ------------------------------------------------------------------------ the network
+    def visual_features(self, visual: Optional[torch.Tensor], time: int, batch: int,
+                        device) -> torch.Tensor:
+        """Visual stream output, ``(batch, n_src, video_frames, visual_channels)``.
+
+        ``visual=None`` stands for all-missing faces: zero encoder features.
+        """
+        if visual is None:
+            feats = torch.zeros(batch, self.n_src, self._visual_frames(time),
+                                self.visual_encoder.feat_dim, device=device)
+        else:
+            self.visual_encoder.check_input(visual, self.n_src)
+            if visual.shape[0] != batch:
+                raise ValueError(
+                    f"Visual batch size {visual.shape[0]} differs from audio batch size {batch}."
+                )
+            expected = time / self.sample_rate * self.fps
+            if abs(visual.shape[2] - expected) > MAX_VISUAL_MISMATCH_FRAMES:
+                raise ValueError(
+                    f"Visual input has {visual.shape[2]} frames but {time} audio samples at "
+                    f"{self.sample_rate:g} Hz need {expected:.1f} frames at {self.fps:g} fps."
+                )
+            feats = self.visual_encoder(visual.to(device))
+        return self.visual_stream(feats)
+
+    def estimate_masks(self, comp_spec: torch.Tensor, visual: Optional[torch.Tensor],
+                       time: int) -> torch.Tensor:
+        """Complex masks from the compressed mixture spectrogram.
+
+        Args:
+            comp_spec: ``(batch, 2, frames, freq)`` compressed mixture spectrogram.
+            visual: visual input (see :meth:`forward`) or None.
+            time: number of audio samples (to align video frames).
+
+        Returns:
+            torch.Tensor: ``(batch, n_src, 2, frames, freq)``, real and imaginary parts.
+        """
+        batch, _, frames, freqs = comp_spec.shape
+        fused = self.audio_stream(comp_spec)  # (batch, frames, audio_out * freq)
+        if self.use_visual:
+            vis = self.visual_features(visual, time, batch, comp_spec.device)
+            index = self._upsample_indices(vis.shape[2], frames, comp_spec.device)
+            vis = vis[:, :, index]  # (batch, n_src, frames, channels)
+            vis = vis.permute(0, 2, 1, 3).reshape(batch, frames, -1)
+            fused = torch.cat([fused, vis], dim=-1)
+        elif visual is not None:
+            raise ValueError("This model is audio-only (use_visual=False): pass visual=None.")
+        hidden, _ = self.blstm(fused)
+        masks = self.mask_layer(self.fc(hidden))  # (batch, frames, n_src * 2 * freq)
+        masks = masks.reshape(batch, frames, self.n_src, 2, freqs)
+        return masks.permute(0, 2, 3, 1, 4)
+
+    @staticmethod
+    def apply_masks(comp_spec: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+        """Complex product ``(batch, n_src, 2, frames, freq)`` x ``(batch, 2, frames, freq)``."""
+        return complex_mul(masks, comp_spec.unsqueeze(1))
+
+    def forward(self, wav: torch.Tensor, visual: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Separate the voices of the given faces.
+
+        Args:
+            wav: mixture, ``(time,)``, ``(batch, time)`` or ``(batch, 1, time)``. The 2-D form
+                is what ``asteroid.dsp.LambdaOverlapAdd`` passes (without visual).
+            visual: per-speaker faces: ``(batch, n_src, frames, H, W)`` mouth crops (uint8 or
+                float in [0, 1]) or ``(batch, n_src, frames, emb_dim)`` embeddings, at ``fps``,
+                covering the same time span as ``wav``. All-zero frames = missing faces.
+                ``None``: no faces (audio-only; output order arbitrary).
+
+        Returns:
+            torch.Tensor: ``(batch, n_src, time)``, exactly the input length.
+
+        Under ``torch.no_grad()`` the model always runs as in eval mode (see
+        :meth:`forward_wav`): ``asteroid-infer --ola-window`` calls ``forward`` on chunks
+        without gradients and without ever calling ``.eval()``.
+        """
+        if self.training and not torch.is_grad_enabled():
+            return self.forward_wav(wav, visual)
+        wav = self._as_batch_time(wav)
+        batch, time = wav.shape
+        comp_spec = power_compress(self.stft(wav), self.power)
+        masks = self.estimate_masks(comp_spec, visual, time)
+        est = power_decompress(self.apply_masks(comp_spec, masks), self.power)
+        est = self.stft.inverse(est.flatten(0, 1), time)
+        return est.reshape(batch, self.n_src, time)
+
+    def forward_wav(self, wav: torch.Tensor, visual: Optional[torch.Tensor] = None, **kwargs):
+        """Inference: eval mode and no gradients, the training flag restored afterwards.
+
+        ``asteroid-infer`` / ``asteroid.separate`` call this without ``.eval()``.
+
+        Returns:
+            torch.Tensor: ``(batch, n_src, time)``.
+        """
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                return self.forward(wav, visual)
+        finally:
+            self.train(was_training)
+
+    def get_model_args(self) -> Dict[str, Any]:
+        """Every constructor argument, resolved, as plain Python types."""
+        return dict(
+            n_src=self.n_src,
+            preset=self.preset,
+            use_visual=self.use_visual,
+            sample_rate=float(self.sample_rate),
+            fps=self.fps,
+            power=self.power,
+            **self.stft_args,
+            **copy.deepcopy(self.sizes),
+        )
+
+
+def _plain(value):
+    """Tuples -> lists, recursively (plain, YAML/JSON friendly)."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value

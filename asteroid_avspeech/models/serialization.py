@@ -1,0 +1,119 @@
+"""Model packages that load with ``torch.load(weights_only=True)``, and a checked loader.
+
+asteroid's ``BaseModel.serialize`` stores ``torch.__version__`` as a ``TorchVersion`` object,
+which ``torch.load`` refuses with ``weights_only=True`` (the default since torch 2.6, and what
+``BaseModel.from_pretrained`` / ``asteroid-infer`` use). :class:`PlainSerializable` stores
+plain Python types only, and :func:`load_model` reports a mismatching package clearly.
+"""
+import os
+import pickle
+from typing import Any, Dict, Optional, Type
+
+import torch
+
+_REQUIRED_KEYS = ("model_name", "state_dict", "model_args")
+
+
+class PlainSerializable:
+    """Mixin for ``asteroid.models.BaseModel`` subclasses: plain-type ``serialize`` and a
+    ``from_pretrained`` that checks the package (see :func:`load_model`).
+
+    Every subclass is recorded by class name, so :func:`load_model` finds it without
+    ``asteroid.models.register_model``.
+    """
+
+    classes: Dict[str, type] = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        PlainSerializable.classes[cls.__name__] = cls
+
+    def serialize(self) -> Dict[str, Any]:
+        """``{model_name, state_dict, model_args, infos}`` with plain Python types only.
+
+        Returns:
+            dict: loadable with ``torch.load(..., weights_only=True)``.
+        """
+        import asteroid
+        import pytorch_lightning as pl
+
+        return dict(
+            model_name=self.__class__.__name__,
+            state_dict=self.get_state_dict(),
+            model_args=self.get_model_args(),
+            infos=dict(
+                software_versions=dict(
+                    torch_version=str(torch.__version__),
+                    pytorch_lightning_version=str(pl.__version__),
+                    asteroid_version=str(asteroid.__version__),
+                )
+            ),
+        )
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_conf_or_path, **overrides):
+        """Load a package (path or ``serialize()`` dict) with the checks of :func:`load_model`.
+
+        Args:
+            pretrained_model_conf_or_path: path to a ``torch.save``-d package, or the dict.
+            **overrides: model arguments overriding the stored ones.
+        """
+        return load_model(pretrained_model_conf_or_path, expected_class=cls, **overrides)
+
+
+def load_model(path_or_conf, expected_class: Optional[Type] = None, **overrides):
+    """Build a model from a package saved with ``torch.save(model.serialize(), path)``.
+
+    Args:
+        path_or_conf: path to the package, or the package dict itself.
+        expected_class: if given, the package must hold this class (or a subclass).
+        **overrides: model arguments overriding the stored ones.
+
+    Returns:
+        the model, in eval mode, on CPU.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: not a model package, unknown or unexpected class, or model arguments /
+            weights that do not match the class (e.g. a package from an older version).
+            The message names the file and the mismatch.
+    """
+    source = path_or_conf if isinstance(path_or_conf, (str, os.PathLike)) else "<package dict>"
+    conf = _read_package(path_or_conf) if source != "<package dict>" else path_or_conf
+    missing = [key for key in _REQUIRED_KEYS if key not in conf]
+    if missing:
+        raise ValueError(f"{source}: not a model package, missing keys {missing}.")
+    name = conf["model_name"]
+    model_class = PlainSerializable.classes.get(name)
+    if model_class is None:
+        raise ValueError(
+            f"{source}: holds a {name!r} model; this loader knows "
+            f"{sorted(PlainSerializable.classes)}. Load it with the package that defines {name}."
+        )
+    if expected_class is not None and not issubclass(model_class, expected_class):
+        raise ValueError(f"{source}: holds a {name!r} model, not a {expected_class.__name__}.")
+    args = {**conf["model_args"], **overrides}
+    try:
+        model = model_class(**args)
+    except (TypeError, ValueError) as err:
+        raise ValueError(
+            f"{source}: its model_args do not fit {name} ({err}). The package was probably "
+            "made by another version of asteroid_avspeech; retrain or convert it."
+        ) from err
+    try:
+        model.load_state_dict(conf["state_dict"])
+    except RuntimeError as err:
+        raise ValueError(f"{source}: weights do not match {name}{args}: {err}") from err
+    return model.eval()
+
+
+def _read_package(path) -> Dict[str, Any]:
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"Model package {path} does not exist.")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as err:
+        raise ValueError(
+            f"{path}: not a loadable model package ({err.__class__.__name__}: {err}). "
+            "Save packages with torch.save(model.serialize(), path)."
+        ) from err

@@ -1,0 +1,87 @@
+"""asteroid ``System`` for audio-visual batches, with face dropout."""
+from typing import Sequence
+
+import torch
+from asteroid.engine.system import System
+
+
+class AVSystem(System):
+    """Trains a :class:`~asteroid_avspeech.models.LookingToListen` on audio-visual batches.
+
+    A batch is ``(mixture, sources, visual)``: mixture ``(batch, time)``, sources
+    ``(batch, n_src, time)``, visual ``(batch, n_src, frames, ...)`` (mouth crops or face
+    embeddings, see the model). ``(mixture, sources)`` alone is accepted too (no faces), and
+    items after ``visual`` (e.g. item ids) are ignored.
+
+    Face dropout: during training each item's whole visual input is zeroed with probability
+    ``face_dropout``, so one model also separates without faces (``asteroid-infer`` on a plain
+    wav). Items without any face (dropped, all-zero in the data, or an audio-only model) are
+    scored with the best permutation (PIT); the others in face order. ``loss_func`` must
+    therefore accept ``(est, targets, pit=bool (batch,))``, as the losses in
+    :mod:`asteroid_avspeech.losses` do.
+
+    Args:
+        model, optimizer, loss_func, train_loader, val_loader, scheduler, config: as for
+            ``asteroid.engine.System``.
+        face_dropout: probability of dropping an item's faces in a training batch.
+
+    Raises (in training/validation steps):
+        RuntimeError: the loss is NaN or infinite (names the batch index).
+    """
+
+    def __init__(
+        self,
+        model,
+        optimizer,
+        loss_func,
+        train_loader,
+        val_loader=None,
+        scheduler=None,
+        config=None,
+        face_dropout: float = 0.0,
+    ):
+        super().__init__(model, optimizer, loss_func, train_loader, val_loader, scheduler, config)
+        if not 0.0 <= face_dropout <= 1.0:
+            raise ValueError(f"face_dropout must be in [0, 1], got {face_dropout}.")
+        self.face_dropout = face_dropout
+
+    @staticmethod
+    def unpack(batch: Sequence):
+        """``(mixture, sources[, visual, ...])`` -> ``(mixture, sources, visual or None)``.
+
+        Items after ``visual`` (e.g. the dataset's item ids) are ignored.
+        """
+        if len(batch) < 2:
+            raise ValueError(
+                "AVSystem expects batches (mixture, sources, visual) or (mixture, sources); "
+                f"got {len(batch)} item(s)."
+            )
+        mixture, sources, *rest = batch
+        return mixture, sources, (rest[0] if rest else None)
+
+    def drop_faces(self, visual: torch.Tensor) -> torch.Tensor:
+        """Zero the whole visual input of random items (probability ``face_dropout``)."""
+        keep = torch.rand(visual.shape[0], device=visual.device) >= self.face_dropout
+        return visual * keep.reshape(-1, *([1] * (visual.ndim - 1))).to(visual.dtype)
+
+    def common_step(self, batch, batch_nb, train=True):
+        """Forward one batch and return the loss (face order, or PIT for faceless items)."""
+        mixture, sources, visual = self.unpack(batch)
+        if not getattr(self.model, "use_visual", True):
+            visual = None
+        if visual is not None and train and self.face_dropout > 0:
+            visual = self.drop_faces(visual)
+        if visual is None:
+            pit = torch.ones(mixture.shape[0], dtype=torch.bool, device=mixture.device)
+        else:
+            pit = ~(visual != 0).flatten(1).any(dim=1)
+        est = self(mixture, visual)
+        loss = self.loss_func(est, sources, pit=pit)
+        if not torch.isfinite(loss):
+            stage = "training" if train else "validation"
+            raise RuntimeError(
+                f"Non-finite loss ({loss.item()}) at {stage} batch {batch_nb} "
+                f"(epoch {self.current_epoch}): check this batch's audio for NaN/inf or "
+                "silence, or lower the learning rate."
+            )
+        return loss

@@ -1,0 +1,270 @@
+"""Tests of the Looking-to-Listen model, its visual encoder, STFT and serialization."""
+import asteroid.models
+import pytest
+import torch
+from asteroid.dsp.overlap_add import LambdaOverlapAdd
+from asteroid.models import BaseModel
+
+from asteroid_avspeech.losses import CompressedSpectrogramMSE
+from asteroid_avspeech.models import PRESETS, LookingToListen, VisualEncoder, load_model
+from asteroid_avspeech.models.spectral import STFT, power_compress, power_decompress
+
+SR, FPS = 16000, 25
+TINY = dict(
+    preset="small", audio_channels=4, audio_out_channels=2, audio_kernels=[[3, 3]],
+    audio_dilations=[[2, 1]], lip_channels=[4], visual_feat_dim=8, visual_channels=8,
+    visual_kernels=[3], visual_dilations=[1], lstm_hidden=8, fc_dims=[16],
+)
+
+
+def _register(cls):
+    try:
+        asteroid.models.get(cls.__name__)
+    except ValueError:
+        asteroid.models.register_model(cls)
+
+
+def _lips(batch, n_src, seconds, size=16, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    frames = round(seconds * FPS)
+    return torch.randint(1, 256, (batch, n_src, frames, size, size), generator=gen,
+                         dtype=torch.uint8)
+
+
+def _set_constant_mask(model, real, imag):
+    """Make the mask the constant ``real + j imag`` for every speaker, frame and bin."""
+    n_freqs = model.stft.n_freqs
+    with torch.no_grad():
+        model.mask_layer.weight.zero_()
+        bias = model.mask_layer.bias.view(model.n_src, 2, n_freqs)
+        bias[:, 0], bias[:, 1] = real, imag
+
+
+@pytest.mark.parametrize("n_src", [1, 2, 3])
+def test_shapes_odd_length_any_n_src(n_src):
+    torch.manual_seed(0)
+    model = LookingToListen(n_src=n_src, **TINY)
+    time = int(1.37 * SR)
+    out = model(torch.randn(2, time), _lips(2, n_src, 1.37))
+    assert out.shape == (2, n_src, time)
+    assert model(torch.randn(2, 1, time)).shape == (2, n_src, time)  # no faces
+    assert model(torch.randn(time)).shape == (1, n_src, time)
+    assert torch.isfinite(out).all()
+
+
+def test_embeddings_visual_kind_and_shape_errors():
+    model = LookingToListen(n_src=2, **{**TINY, "visual_kind": "embeddings", "visual_in_dim": 32})
+    wav = torch.randn(1, SR)
+    assert model(wav, torch.randn(1, 2, FPS, 32)).shape == (1, 2, SR)
+    with pytest.raises(ValueError, match="n_src=2"):
+        model(wav, torch.randn(1, 3, FPS, 32))
+    with pytest.raises(ValueError, match="frames"):
+        model(wav, torch.randn(1, 2, 2 * FPS, 32))  # 2 s of video for 1 s of audio
+    with pytest.raises(ValueError, match="mono"):
+        model(torch.randn(1, 2, SR))
+
+
+def test_unknown_preset_lists_valid_ones():
+    with pytest.raises(ValueError) as err:
+        LookingToListen(preset="huge")
+    for name in PRESETS:
+        assert name in str(err.value)
+
+
+def test_paper_preset_size_and_one_training_step():
+    torch.manual_seed(0)
+    model = LookingToListen(n_src=2, preset="paper")
+    n_params = sum(p.numel() for p in model.parameters())
+    assert abs(n_params - 16.5e6) / 16.5e6 < 0.05, n_params
+    assert model.visual_encoder.kind == "embeddings" and len(model.audio_stream.net) == 15 * 3
+    time = SR // 2
+    out = model(torch.randn(1, time), torch.randn(1, 2, round(0.5 * FPS), 512))
+    assert out.shape == (1, 2, time)
+    out.pow(2).mean().backward()
+    grads = [p.grad for p in model.parameters()]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+
+
+@pytest.mark.parametrize("time", [1, 399, 401, int(1.37 * SR)])
+def test_stft_round_trip(time):
+    stft = STFT(sample_rate=SR)
+    wav = torch.randn(2, time)
+    spec = stft(wav)
+    assert spec.shape == (2, 2, stft.n_frames(time), 257)
+    assert (stft.inverse(spec, time) - wav).abs().max() < 1e-4
+    back = stft.inverse(power_decompress(power_compress(spec)), time)
+    assert (back - wav).abs().max() < 1e-4
+
+
+def test_compression_keeps_phase_and_compresses_magnitude():
+    spec = torch.tensor([3.0, 4.0]).view(2, 1, 1)  # 3 + 4j, magnitude 5
+    comp = power_compress(spec, power=0.3)
+    assert torch.allclose(comp.norm(dim=0), torch.tensor(5.0 ** 0.3), atol=1e-5)
+    assert torch.allclose(comp[1] / comp[0], torch.tensor(4.0 / 3.0))
+
+
+def test_identity_mask_gives_input_back():
+    model = LookingToListen(n_src=2, **TINY).eval()
+    _set_constant_mask(model, 1.0, 0.0)
+    wav = torch.randn(1, int(1.37 * SR))
+    out = model(wav, _lips(1, 2, 1.37))
+    assert (out - wav.unsqueeze(1)).abs().max() < 1e-4
+
+
+def test_mask_is_unbounded_and_rotates_phase():
+    model = LookingToListen(n_src=1, **TINY).eval()
+    wav = torch.randn(1, SR)
+    _set_constant_mask(model, -1.0, 0.0)  # a sigmoid/tanh-bounded mask cannot reach -1
+    assert (model(wav) + wav.unsqueeze(1)).abs().max() < 1e-4
+    _set_constant_mask(model, 0.0, 1.0)  # multiply by j: a 90 degree rotation
+    comp = power_compress(model.stft(wav))
+    masks = model.estimate_masks(comp, None, wav.shape[-1])
+    rotated = model.apply_masks(comp, masks)[:, 0]
+    assert torch.allclose(rotated[:, 0], -comp[:, 1], atol=1e-5)
+    assert torch.allclose(rotated[:, 1], comp[:, 0], atol=1e-5)
+    _set_constant_mask(model, 2.0, 0.0)  # gain > 1 (compressed domain: 2^(1/0.3))
+    assert torch.allclose(model(wav)[0, 0], wav[0] * 2 ** (1 / 0.3), rtol=1e-3, atol=1e-3)
+
+
+def test_silence_gives_finite_gradients():
+    model = LookingToListen(n_src=2, **TINY)
+    loss = CompressedSpectrogramMSE()
+    silence = torch.zeros(1, SR)
+    est = model(silence, _lips(1, 2, 1.0))
+    loss(est, torch.zeros(1, 2, SR)).backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_visual_upsampling_follows_time():
+    model = LookingToListen(n_src=1, **TINY)
+    frames = model.stft.n_frames(3 * SR)
+    index = model._upsample_indices(3 * FPS, frames, "cpu")
+    assert index.shape == (frames,) and index[0] == 0 and index[-1] == 3 * FPS - 1
+    assert (index.diff() >= 0).all()
+    centres = model.stft.frame_centres(frames).clamp(min=0) / SR
+    assert ((centres * FPS).floor().long().clamp(max=74) == index).all()
+
+
+def test_faces_change_the_output_and_order_follows_faces():
+    torch.manual_seed(0)
+    model = LookingToListen(n_src=2, **TINY).eval()
+    wav, lips = torch.randn(1, SR), _lips(1, 2, 1.0)
+    out = model.forward_wav(wav, lips)
+    swapped = model.forward_wav(wav, lips.flip(1))
+    assert not torch.allclose(out, model.forward_wav(wav))
+    assert not torch.allclose(out, swapped)
+
+
+def test_visual_encoder_missing_faces_are_zero_and_uint8_equals_float():
+    torch.manual_seed(0)
+    enc = VisualEncoder(kind="lips", feat_dim=8, lip_channels=[4, 4]).eval()
+    lips = _lips(2, 2, 1.0)
+    lips[0, 1, 3:7] = 0  # face missing in frames 3..6 of speaker 1
+    feats = enc(lips)
+    assert feats.shape == (2, 2, FPS, 8)
+    assert (feats[0, 1, 3:7] == 0).all() and (feats[0, 1, 7:].abs().sum(-1) > 0).all()
+    assert torch.allclose(enc(lips.float() / 255.0), feats, atol=1e-6)
+    emb = VisualEncoder(kind="embeddings", feat_dim=8, in_dim=32)
+    vectors = torch.randn(1, 2, 10, 32)
+    vectors[0, 0, 4] = 0
+    out = emb(vectors)
+    assert (out[0, 0, 4] == 0).all() and (out[0, 0, 3] != 0).any()
+    with pytest.raises(TypeError, match="LookingToListen"):
+        emb.forward_wav(torch.randn(1, SR))
+    with pytest.raises(ValueError, match="lips, embeddings"):
+        VisualEncoder(kind="faces")
+
+
+def test_forward_wav_eval_mode_deterministic_and_flag_restored():
+    torch.manual_seed(0)
+    model = LookingToListen(n_src=2, **TINY)
+    model.train()
+    wav, lips = torch.randn(2, 1, SR), _lips(2, 2, 1.0)
+    first = model.forward_wav(wav, lips)
+    assert model.training
+    second = model.forward_wav(wav[:1], lips[:1])  # BatchNorm stats must not depend on batch
+    assert torch.allclose(first[:1], second, atol=1e-5)
+    assert not first.requires_grad
+    model.eval()
+    assert torch.allclose(model(wav, lips), first, atol=1e-6)
+    assert not model.forward_wav(wav).requires_grad and not model.training
+
+
+def test_asteroid_separate_and_overlap_add():
+    model = LookingToListen(n_src=2, **TINY)
+    wav = torch.randn(1, 1, int(1.37 * SR))
+    assert model.separate(wav).shape == (1, 2, wav.shape[-1])
+    model.train()  # asteroid-infer never calls .eval(): no-grad chunks must run in eval mode
+    ola = LambdaOverlapAdd(model, n_src=2, window_size=SR // 2, window="hann")
+    out = ola(wav)
+    assert out.shape == (1, 2, wav.shape[-1]) and model.training
+    assert torch.equal(out, LambdaOverlapAdd(model.eval(), 2, SR // 2, window="hann")(wav))
+
+
+def test_audio_only_variant():
+    model = LookingToListen(n_src=2, use_visual=False, **TINY)
+    assert not hasattr(model, "visual_encoder") and not hasattr(model, "visual_stream")
+    with_visual = LookingToListen(n_src=2, **TINY)
+    assert sum(p.numel() for p in model.parameters()) < sum(
+        p.numel() for p in with_visual.parameters()
+    )
+    assert model(torch.randn(2, SR)).shape == (2, 2, SR)
+    with pytest.raises(ValueError, match="audio-only"):
+        model(torch.randn(1, SR), _lips(1, 2, 1.0))
+
+
+def _plain_types_only(value):
+    if isinstance(value, dict):
+        return all(_plain_types_only(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return all(_plain_types_only(v) for v in value)
+    return value is None or isinstance(value, (str, int, float, bool))
+
+
+def test_serialize_save_load_from_pretrained(tmp_path):
+    _register(LookingToListen)
+    torch.manual_seed(0)
+    model = LookingToListen(n_src=2, **TINY)
+    model(torch.randn(2, SR), _lips(2, 2, 1.0))  # move the BatchNorm statistics
+    package = model.serialize()
+    assert _plain_types_only(package["model_args"]) and _plain_types_only(package["infos"])
+    path = tmp_path / "model.pth"
+    torch.save(package, path)
+    assert set(torch.load(path, weights_only=True)) == {"model_name", "state_dict",
+                                                          "model_args", "infos"}
+    loaded = BaseModel.from_pretrained(str(path))
+    assert type(loaded) is LookingToListen
+    assert loaded.get_model_args() == model.get_model_args()
+    wav, lips = torch.randn(1, SR), _lips(1, 2, 1.0, seed=1)
+    assert torch.equal(loaded.forward_wav(wav, lips), model.forward_wav(wav, lips))
+    again = LookingToListen.from_pretrained(str(path))
+    assert torch.equal(again.forward_wav(wav, lips), model.forward_wav(wav, lips))
+
+
+def test_visual_encoder_serializes_on_its_own(tmp_path):
+    enc = VisualEncoder(kind="embeddings", feat_dim=8, in_dim=32)
+    path = tmp_path / "enc.pth"
+    torch.save(enc.serialize(), path)
+    loaded = load_model(path)
+    vectors = torch.randn(1, 2, 10, 32)
+    assert isinstance(loaded, VisualEncoder) and torch.equal(loaded(vectors), enc(vectors))
+    with pytest.raises(ValueError, match="not a LookingToListen"):
+        LookingToListen.from_pretrained(str(path))
+
+
+def test_mismatching_package_gives_clear_error(tmp_path):
+    package = LookingToListen(n_src=2, **TINY).serialize()
+    old = dict(package, model_args={**package["model_args"], "n_layers": 3})
+    path = tmp_path / "old_model.pth"
+    torch.save(old, path)
+    with pytest.raises(ValueError, match=r"old_model\.pth.*n_layers"):
+        load_model(path)
+    wrong_weights = dict(package, model_args={**package["model_args"], "lstm_hidden": 12})
+    torch.save(wrong_weights, path)
+    with pytest.raises(ValueError, match=r"old_model\.pth.*weights do not match"):
+        load_model(path)
+    torch.save({"state_dict": {}}, path)
+    with pytest.raises(ValueError, match="not a model package"):
+        load_model(path)
+    with pytest.raises(FileNotFoundError, match="missing.pth"):
+        load_model(tmp_path / "missing.pth")

@@ -1,0 +1,122 @@
+"""Tests of the permutation-aware losses and the AVSystem training step."""
+import pytest
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.loggers import CSVLogger
+from torch.utils.data import DataLoader, TensorDataset
+
+from asteroid_avspeech.losses import CompressedSpectrogramMSE, NegSISDR, make_loss, permuted_mean
+from asteroid_avspeech.models import LookingToListen
+from asteroid_avspeech.system import AVSystem
+
+SR, FPS = 16000, 25
+TINY = dict(
+    preset="small", audio_channels=4, audio_out_channels=2, audio_kernels=[[3, 3]],
+    audio_dilations=[[1, 1]], lip_channels=[4], visual_feat_dim=8, visual_channels=8,
+    visual_kernels=[3], visual_dilations=[1], lstm_hidden=8, fc_dims=[16],
+)
+
+
+def _batch(batch=2, n_src=2, seconds=0.5, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    sources = torch.randn(batch, n_src, int(seconds * SR), generator=gen)
+    visual = torch.randint(1, 256, (batch, n_src, round(seconds * FPS), 12, 12),
+                           generator=gen, dtype=torch.uint8)
+    return sources.sum(1), sources, visual
+
+
+@pytest.mark.parametrize("loss", [CompressedSpectrogramMSE(), NegSISDR()])
+def test_losses_face_order_vs_pit_per_item(loss):
+    _, sources, _ = _batch()
+    swapped = sources.flip(1)  # perfect estimates in the wrong order
+    perfect = loss(sources, sources)
+    assert loss(swapped, sources, pit=torch.tensor([True, True])) == pytest.approx(
+        perfect.item(), abs=1e-4)
+    wrong = loss(swapped, sources)  # pit=None: face order, the swap is penalised
+    assert wrong > perfect + 1.0 if isinstance(loss, NegSISDR) else wrong > perfect + 1e-3
+    # Only item 1 may be permuted: item 0's swap still counts, at half weight.
+    half = loss(swapped, sources, pit=torch.tensor([False, True]))
+    expected = (loss(swapped[:1], sources[:1]) + loss(sources[1:], sources[1:])) / 2
+    assert half.item() == pytest.approx(expected.item(), rel=1e-4, abs=1e-4)
+
+
+def test_permuted_mean_three_sources():
+    pairwise = torch.ones(1, 3, 3)
+    pairwise[0, 0, 2] = pairwise[0, 1, 0] = pairwise[0, 2, 1] = 0.0  # best: a rotation
+    assert permuted_mean(pairwise, torch.tensor([True])) == 0.0
+    assert permuted_mean(pairwise, torch.tensor([False])) == 1.0
+
+
+def test_make_loss_takes_stft_from_model_args():
+    model = LookingToListen(n_src=1, **TINY, power=0.5)
+    loss = make_loss("spec_mse", model)
+    assert isinstance(loss, CompressedSpectrogramMSE) and loss.power == 0.5
+    assert make_loss("spec_mse", dict(model.get_model_args(), power=0.4)).power == 0.4
+    assert isinstance(make_loss("si_sdr"), NegSISDR)
+    with pytest.raises(ValueError, match="spec_mse, si_sdr"):
+        make_loss("l1")
+
+
+def _system(face_dropout=0.0, loss_func=None, **model_kwargs):
+    torch.manual_seed(0)
+    model = LookingToListen(n_src=2, **{**TINY, **model_kwargs})
+    loader = DataLoader(TensorDataset(*_batch(batch=4)), batch_size=2)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    return AVSystem(model, optimizer, loss_func or make_loss("spec_mse"), loader,
+                    val_loader=loader, face_dropout=face_dropout, config={"tiny": True})
+
+
+def test_one_training_step_with_lightning(tmp_path):
+    system = _system(face_dropout=0.5)
+    before = [p.detach().clone() for p in system.model.parameters()]
+    trainer = pl.Trainer(fast_dev_run=True, logger=CSVLogger(tmp_path), accelerator="cpu",
+                         enable_progress_bar=False, enable_model_summary=False,
+                         default_root_dir=tmp_path)
+    trainer.fit(system)
+    changed = [not torch.equal(b, p) for b, p in zip(before, system.model.parameters())]
+    assert sum(changed) > len(changed) // 2
+    assert torch.isfinite(trainer.callback_metrics["val_loss"])
+
+
+class _SpyLoss(torch.nn.Module):
+    def forward(self, est, targets, pit=None):
+        self.pit = pit
+        return (est - targets).pow(2).mean()
+
+
+def test_face_dropout_and_pit_selection():
+    spy = _SpyLoss()
+    system = _system(face_dropout=1.0, loss_func=spy)
+    mixture, sources, visual = _batch()
+    assert (system.drop_faces(visual) == 0).all()
+    system.common_step((mixture, sources, visual), 0, train=True)
+    assert spy.pit.tolist() == [True, True]
+    system.common_step((mixture, sources, visual), 0, train=False)  # no dropout in validation
+    assert spy.pit.tolist() == [False, False]
+    visual[1] = 0  # an item without any face in the data
+    system.common_step((mixture, sources, visual), 0, train=False)
+    assert spy.pit.tolist() == [False, True]
+    system.common_step((mixture, sources), 0, train=False)
+    assert spy.pit.tolist() == [True, True]
+    system.common_step((mixture, sources, visual, ["id0", "id1"]), 0, train=False)  # + item ids
+    assert spy.pit.tolist() == [False, True]
+    assert torch.equal(_system(face_dropout=0.0).drop_faces(visual), visual)
+
+
+def test_audio_only_model_trains_with_pit():
+    spy = _SpyLoss()
+    system = _system(loss_func=spy, use_visual=False)
+    system.common_step(_batch(), 0, train=True)
+    assert spy.pit.tolist() == [True, True]
+
+
+def test_nan_loss_names_the_batch():
+    system = _system()
+    mixture, sources, visual = _batch()
+    mixture[0, 100] = float("nan")
+    with pytest.raises(RuntimeError, match="batch 7"):
+        system.common_step((mixture, sources, visual), 7, train=True)
+    with pytest.raises(ValueError, match="face_dropout"):
+        _system(face_dropout=1.5)
+    with pytest.raises(ValueError, match="mixture, sources"):
+        system.common_step((mixture,), 0)
