@@ -115,6 +115,11 @@ def parse_conf(argv: Optional[Sequence[str]] = None, description: str = "",
     return conf, args
 
 
+def flat(conf: Conf) -> Dict[str, Any]:
+    """All keys of all sections in one mapping (keys are unique across sections)."""
+    return {key: value for values in conf.values() for key, value in values.items()}
+
+
 def dump_conf(conf: Conf, path: Path) -> None:
     """Write ``conf`` as YAML (sections kept in order)."""
     from .io_utils import atomic_path
