@@ -3,6 +3,7 @@ from typing import Sequence
 
 import torch
 from asteroid.engine.system import System
+from asteroid.utils import flatten_dict
 
 
 class AVSystem(System):
@@ -44,6 +45,16 @@ class AVSystem(System):
         if not 0.0 <= face_dropout <= 1.0:
             raise ValueError(f"face_dropout must be in [0, 1], got {face_dropout}.")
         self.face_dropout = face_dropout
+
+    @staticmethod
+    def config_to_hparams(dic: dict) -> dict:
+        """Flat hyper-parameters for the loggers.
+
+        asteroid's version turns every list into a tensor, which fails on lists of strings
+        (``metrics: [si_sdr, sdr]``); here lists and ``None`` are logged as text.
+        """
+        return {k: str(v) if v is None or isinstance(v, (list, tuple)) else v
+                for k, v in flatten_dict(dic).items()}
 
     @staticmethod
     def unpack(batch: Sequence):

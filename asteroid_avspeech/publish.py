@@ -1,0 +1,56 @@
+"""Stage 6: a publishable model package (asteroid's ``save_publishable``) and a results table."""
+import json
+import logging
+from datetime import date
+from pathlib import Path
+from typing import Dict
+
+import torch
+from asteroid.models.publisher import save_publishable
+
+from .config import Conf
+
+log = logging.getLogger(__name__)
+
+#: SDR improvements (dB) on AVSpeech reported by Ephrat et al. (2018), per condition.
+PAPER_SDR_IMP = {"1S_noise": 16.0, "2S_clean": 10.3, "2S_noise": 10.6}
+RECIPE_NAME = "asteroid-avspeech/looking-to-listen"
+
+
+def publish(exp_dir: Path, conf: Conf, condition: str) -> Path:
+    """Write ``<exp_dir>/publish_dir/model.pth`` with the test metrics of ``condition``."""
+    exp_dir = Path(exp_dir)
+    metrics_file = exp_dir / "eval" / condition / "final_metrics.json"
+    if not metrics_file.is_file():
+        raise FileNotFoundError(f"{metrics_file} not found: run stage 5 (evaluation) first.")
+    metrics = json.loads(metrics_file.read_text())
+    package = torch.load(exp_dir / "best_model.pth", map_location="cpu", weights_only=True)
+    save_publishable(str(exp_dir / "publish_dir"), package, metrics=metrics, train_conf=conf, recipe=RECIPE_NAME)
+    return exp_dir / "publish_dir" / "model.pth"
+
+
+def results_rows(tag: str, condition: str, metrics: Dict[str, float], conf: Conf) -> str:
+    """Markdown rows (metric, paper, ours) for one evaluated experiment."""
+    paper = PAPER_SDR_IMP.get(condition)
+    setting = f"{tag}, {conf['corpus']['corpus']} corpus, preset {conf['model']['preset']}, {condition}"
+    rows = [f"| {setting} | SDRi (dB) | {paper if paper is not None else '-'} | {metrics.get('sdr_imp', float('nan')):.2f} |",
+            f"| {setting} | SI-SDRi (dB) | - | {metrics.get('si_sdr_imp', float('nan')):.2f} |"]
+    for key, label in (("stoi", "STOI"), ("pesq", "PESQ"),
+                       ("probe_swapped_si_sdr", "SI-SDR with faces swapped (dB)"),
+                       ("probe_frozen_si_sdr", "SI-SDR with frozen faces (dB)")):
+        if key in metrics:
+            rows.append(f"| {setting} | {label} | - | {metrics[key]:.2f} |")
+    return "\n".join(rows) + "\n"
+
+
+def append_results(results_md: Path, tag: str, condition: str, conf: Conf, exp_dir: Path) -> None:
+    """Append this experiment's rows to ``RESULTS.md`` (created with a header when missing)."""
+    metrics = json.loads((Path(exp_dir) / "eval" / condition / "final_metrics.json").read_text())
+    results_md = Path(results_md)
+    if not results_md.exists():
+        results_md.write_text("# Results\n\nPaper: Ephrat et al. 2018, AVSpeech test set. "
+                              "Ours: the test split of the corpus named in each row.\n\n"
+                              "| experiment | metric | paper | ours |\n|---|---|---|---|\n")
+    with open(results_md, "a") as f:
+        f.write(f"| *{date.today().isoformat()}* | | | |\n")
+        f.write(results_rows(tag, condition, metrics, conf))

@@ -1,0 +1,175 @@
+"""Stage 4: train a LookingToListen model with asteroid's System (PyTorch Lightning).
+
+Everything comes from the recipe configuration (``conf.yml`` sections). The experiment
+directory receives, as in asteroid's recipes: ``conf.yml`` (the resolved configuration),
+``checkpoints/`` (top-k and ``last.ckpt``, used to resume after an interruption),
+``best_k_models.json``, ``best_model.pth`` (``serialize()`` + dataset infos, loadable with
+``torch.load(weights_only=True)`` and ``BaseModel.from_pretrained``), ``logs/`` (CSV, and
+TensorBoard when installed) and ``training_curve.png``.
+"""
+import json
+import logging
+from pathlib import Path
+from typing import Any, Dict, Optional, Tuple
+
+import pytorch_lightning as pl
+import torch
+from asteroid.engine.optimizers import make_optimizer
+from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+from torch.optim.lr_scheduler import ReduceLROnPlateau
+from torch.utils.data import DataLoader
+
+from .config import Conf, dump_conf
+from .data.dataset import AVSpeechDataset
+from .io_utils import atomic_path
+from .losses import make_loss
+from .models import LookingToListen
+from .system import AVSystem
+
+log = logging.getLogger(__name__)
+
+
+def build_model(conf: Conf) -> LookingToListen:
+    """The model described by the ``model``, ``visual`` and ``mixtures`` sections."""
+    return LookingToListen(
+        n_src=conf["mixtures"]["n_src"],
+        preset=conf["model"]["preset"],
+        use_visual=conf["model"]["use_visual"],
+        sample_rate=conf["data"]["sample_rate"],
+        fps=conf["data"]["fps"],
+        visual_kind=conf["visual"]["visual_input"],
+    )
+
+
+def build_datasets(conf: Conf) -> Tuple[AVSpeechDataset, AVSpeechDataset]:
+    """Training set (on-the-fly mixing) and validation set (fixed manifest)."""
+    common = dict(
+        mixtures_dir=Path(conf["data"]["data_dir"]) / "mixtures",
+        n_src=conf["mixtures"]["n_src"],
+        visual=conf["visual"]["visual_input"],
+        sample_rate=conf["data"]["sample_rate"],
+        fps=conf["data"]["fps"],
+    )
+    # seed=None: each epoch draws new mixtures from torch's generator, which
+    # pl.seed_everything(workers=True) makes reproducible (also with persistent workers).
+    train = AVSpeechDataset(split="train", segment=conf["training"]["segment"],
+                            snr_range=conf["mixtures"]["snr_range"], seed=None, **common)
+    val = AVSpeechDataset(split="val", condition=f"{conf['mixtures']['n_src']}S_clean", **common)
+    for name, dataset in (("train", train), ("val", val)):
+        if len(dataset) == 0:
+            raise ValueError(f"The {name} split is empty: rerun stage 3 (local/make_mixtures.py) "
+                             f"with more speakers or other split fractions.")
+    return train, val
+
+
+def _trainer_devices() -> Dict[str, Any]:
+    """Lightning accelerator settings: every visible GPU (DDP when several), else the CPU."""
+    n_gpus = torch.cuda.device_count()
+    if n_gpus == 0:
+        return dict(accelerator="cpu", devices=1)
+    return dict(accelerator="gpu", devices=n_gpus, strategy="ddp" if n_gpus > 1 else "auto")
+
+
+def train(conf: Conf, exp_dir: Path) -> Path:
+    """Train (or resume) the experiment in ``exp_dir``; return the path of ``best_model.pth``."""
+    exp_dir = Path(exp_dir)
+    exp_dir.mkdir(parents=True, exist_ok=True)
+    dump_conf(conf, exp_dir / "conf.yml")
+    pl.seed_everything(conf["corpus"]["seed"], workers=True)
+    tr = conf["training"]
+
+    train_set, val_set = build_datasets(conf)
+    loader_args = dict(batch_size=tr["batch_size"], num_workers=tr["num_workers"],
+                       persistent_workers=tr["num_workers"] > 0)
+    train_loader = DataLoader(train_set, shuffle=True, drop_last=True, **loader_args)
+    val_loader = DataLoader(val_set, shuffle=False, **loader_args)
+
+    model = build_model(conf)
+    optim = conf["optim"]
+    optimizer = make_optimizer(model.parameters(), optimizer=optim["optimizer"], lr=optim["lr"],
+                               weight_decay=optim["weight_decay"])
+    scheduler = ReduceLROnPlateau(optimizer, factor=0.5, patience=optim["lr_half_patience"])
+    system = AVSystem(model=model, optimizer=optimizer, loss_func=make_loss(tr["loss"], model),
+                      train_loader=train_loader, val_loader=val_loader, scheduler=scheduler,
+                      config=conf, face_dropout=tr["face_dropout"])
+
+    checkpoint = ModelCheckpoint(dirpath=exp_dir / "checkpoints", monitor="val_loss", mode="min",
+                                 save_top_k=5, save_last=True, verbose=False)
+    callbacks = [checkpoint, EarlyStopping(monitor="val_loss", mode="min",
+                                           patience=tr["early_stop_patience"])]
+    trainer = pl.Trainer(
+        max_epochs=tr["epochs"],
+        max_time=None if tr["max_minutes"] is None else dict(minutes=tr["max_minutes"]),
+        callbacks=callbacks,
+        logger=_loggers(exp_dir),  # asteroid's System needs a logger (never logger=False)
+        default_root_dir=exp_dir,
+        gradient_clip_val=optim["gradient_clip"],
+        deterministic="warn",
+        **_trainer_devices(),
+    )
+    last = exp_dir / "checkpoints" / "last.ckpt"
+    if last.is_file():
+        log.info("Resuming from %s", last)
+    trainer.fit(system, ckpt_path=last if last.is_file() else None)
+
+    if trainer.is_global_zero:
+        return export_best_model(checkpoint, model, train_set, exp_dir)
+    return exp_dir / "best_model.pth"
+
+
+def _loggers(exp_dir: Path) -> list:
+    loggers = [pl.loggers.CSVLogger(exp_dir, name="logs")]
+    try:
+        import tensorboard  # noqa: F401
+
+        loggers.append(pl.loggers.TensorBoardLogger(exp_dir, name="logs"))
+    except ImportError:
+        pass
+    return loggers
+
+
+def export_best_model(checkpoint: ModelCheckpoint, model: LookingToListen,
+                      train_set: AVSpeechDataset, exp_dir: Path) -> Path:
+    """Write ``best_k_models.json`` and ``best_model.pth`` (best checkpoint's weights + dataset infos)."""
+    best_k = {str(k): float(v) for k, v in checkpoint.best_k_models.items()}
+    with atomic_path(exp_dir / "best_k_models.json") as tmp:
+        tmp.write_text(json.dumps(best_k, indent=0))
+    if checkpoint.best_model_path:
+        state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=False)
+        model.load_state_dict({k[len("model."):]: v for k, v in state["state_dict"].items()
+                               if k.startswith("model.")})
+    package = model.serialize()
+    package.update(train_set.get_infos())
+    with atomic_path(exp_dir / "best_model.pth") as tmp:
+        torch.save(package, tmp)
+    plot_training_curve(exp_dir)
+    return exp_dir / "best_model.pth"
+
+
+def plot_training_curve(exp_dir: Path) -> Optional[Path]:
+    """``training_curve.png`` from the CSV logger's metrics (train loss per epoch, val loss)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    files = sorted(Path(exp_dir, "logs").glob("version_*/metrics.csv"))
+    if not files:
+        return None
+    metrics = pd.concat([pd.read_csv(f) for f in files])
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for column, label in (("loss", "train loss (per step)"), ("val_loss", "validation loss")):
+        if column in metrics:
+            rows = metrics.dropna(subset=[column])
+            ax.plot(rows["step"], rows[column], label=label, marker="." if column == "val_loss" else None)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_yscale("log" if (metrics.get("loss", pd.Series([1.0])).dropna() > 0).all() else "linear")
+    ax.legend()
+    fig.tight_layout()
+    out = Path(exp_dir) / "training_curve.png"
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    return out
