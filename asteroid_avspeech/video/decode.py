@@ -1,0 +1,203 @@
+"""Decode the frames and the audio of a clip with PyAV, at a fixed frame rate and sample rate.
+
+Frames come out as uint8 RGB ``(frames, height, width, 3)`` re-timed to ``fps`` by nearest
+frame (a 30 fps upload gives the same number of frames per second as a 25 fps one), audio as
+float32 mono ``(time,)`` at ``sample_rate`` trimmed or zero-padded to an exact length (AAC pads
+about 8 ms at the end). Every failure to read a file raises :class:`VideoReadError`, which names
+the file and the reason, so that a corpus loop can log a skip instead of crashing deep in FFmpeg.
+"""
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Optional
+
+import av
+import numpy as np
+import torch
+import torchaudio
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_FPS = 25.0
+DEFAULT_SAMPLE_RATE = 16000
+
+
+class VideoReadError(RuntimeError):
+    """A media file could not be read: missing, corrupt, truncated, or without the needed stream."""
+
+    def __init__(self, path: Path, reason: str):
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"Cannot read {self.path}: {reason}")
+
+
+@dataclass
+class Clip:
+    """Decoded content of one media file.
+
+    Attributes:
+        frames: uint8 RGB frames ``(frames, height, width, 3)`` at ``fps``.
+        fps: frame rate of ``frames`` (the requested one, not the file's).
+        audio: float32 mono samples ``(time,)`` at ``sample_rate``.
+        sample_rate: sample rate of ``audio``.
+    """
+
+    frames: np.ndarray
+    fps: float
+    audio: np.ndarray
+    sample_rate: int
+
+
+def _open(path: Path) -> "av.container.InputContainer":
+    path = Path(path)
+    if not path.is_file():
+        raise VideoReadError(path, "file does not exist")
+    try:
+        return av.open(str(path))
+    except (av.error.FFmpegError, OSError, UnicodeDecodeError) as err:
+        raise VideoReadError(path, f"not a readable media file ({err})") from err
+
+
+def iter_frame_chunks(
+    path: Path, fps: float = DEFAULT_FPS, chunk_frames: int = 250
+) -> Iterator[np.ndarray]:
+    """Yield the frames of ``path`` re-timed to ``fps``, ``chunk_frames`` at a time.
+
+    Memory stays bounded by one chunk whatever the length of the file. Output frame ``i`` is the
+    source frame whose presentation time is nearest to ``i / fps`` (times counted from the first
+    frame), so a file already at ``fps`` comes out unchanged.
+
+    Args:
+        path: media file with a video stream.
+        fps: output frame rate.
+        chunk_frames: number of frames per yielded chunk (the last one may be shorter).
+
+    Yields:
+        uint8 arrays ``(chunk, height, width, 3)``.
+
+    Raises:
+        VideoReadError: missing or corrupt file, no video stream, or no decodable frame.
+    """
+    path = Path(path)
+    buffer = []
+    n_out = 0
+    for image in _retimed_frames(path, fps):
+        buffer.append(image)
+        n_out += 1
+        if len(buffer) == chunk_frames:
+            yield np.stack(buffer)
+            buffer = []
+    if buffer:
+        yield np.stack(buffer)
+    if n_out == 0:
+        raise VideoReadError(path, "no decodable video frame")
+
+
+def _retimed_frames(path: Path, fps: float) -> Iterator[np.ndarray]:
+    """Nearest-frame resampling of the video stream of ``path`` to ``fps`` (one frame at a time)."""
+    with _open(path) as container:
+        if not container.streams.video:
+            raise VideoReadError(path, "no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        src_fps = float(stream.average_rate or stream.guessed_rate or fps)
+        if abs(src_fps - fps) > 1e-3:
+            logger.info("%s: %.3f fps re-timed to %.3f fps (nearest frame)", path, src_fps, fps)
+        prev_image, prev_time, t0 = None, 0.0, None
+        i_out = 0
+        try:
+            for k, frame in enumerate(container.decode(stream)):
+                time = frame.time if frame.time is not None else k / src_fps
+                if t0 is None:
+                    t0 = time
+                time -= t0
+                if prev_image is not None:
+                    # Output times closer to the previous frame than to this one get the previous.
+                    while i_out / fps < (prev_time + time) / 2:
+                        yield prev_image
+                        i_out += 1
+                prev_image, prev_time = frame.to_ndarray(format="rgb24"), time
+        except av.error.FFmpegError as err:
+            raise VideoReadError(path, f"video stream is corrupt or truncated ({err})") from err
+        if prev_image is not None:
+            while i_out / fps < prev_time + 0.5 / src_fps:
+                yield prev_image
+                i_out += 1
+
+
+def read_frames(path: Path, fps: float = DEFAULT_FPS) -> np.ndarray:
+    """All frames of ``path`` re-timed to ``fps``: uint8 ``(frames, height, width, 3)``.
+
+    See :func:`iter_frame_chunks` for the re-timing and the errors.
+    """
+    return np.concatenate(list(iter_frame_chunks(path, fps)))
+
+
+def read_audio(
+    path: Path, sample_rate: int = DEFAULT_SAMPLE_RATE, n_samples: Optional[int] = None
+) -> np.ndarray:
+    """Audio of ``path`` as float32 mono ``(time,)`` at ``sample_rate``.
+
+    Channels are averaged; another rate is resampled (band-limited, torchaudio) with a logged
+    note. With ``n_samples`` the result is trimmed or zero-padded to exactly that length.
+
+    Raises:
+        VideoReadError: missing or corrupt file, no audio stream, or no decodable sample.
+    """
+    path = Path(path)
+    with _open(path) as container:
+        if not container.streams.audio:
+            raise VideoReadError(path, "no audio stream")
+        stream = container.streams.audio[0]
+        # Planar float keeps the file's rate and channels: (channels, samples) per frame.
+        resampler = av.AudioResampler(format="fltp")
+        chunks = []
+        src_rate = None
+        try:
+            for frame in container.decode(stream):
+                for out in resampler.resample(frame):
+                    src_rate = out.sample_rate
+                    chunks.append(out.to_ndarray().mean(axis=0))
+            chunks.extend(out.to_ndarray().mean(axis=0) for out in resampler.resample(None))
+        except av.error.FFmpegError as err:
+            raise VideoReadError(path, f"audio stream is corrupt or truncated ({err})") from err
+    if not chunks:
+        raise VideoReadError(path, "no decodable audio sample")
+    audio = np.concatenate(chunks).astype(np.float32)
+    if src_rate != sample_rate:
+        logger.info("%s: audio resampled from %d Hz to %d Hz", path, src_rate, sample_rate)
+        audio = torchaudio.functional.resample(torch.from_numpy(audio), src_rate, sample_rate).numpy()
+    if n_samples is not None:
+        audio = fit_length(audio, n_samples)
+    return audio
+
+
+def fit_length(array: np.ndarray, length: int) -> np.ndarray:
+    """Trim or zero-pad ``array`` along its first axis to exactly ``length`` items."""
+    if len(array) >= length:
+        return array[:length]
+    pad = np.zeros((length - len(array),) + array.shape[1:], dtype=array.dtype)
+    return np.concatenate([array, pad])
+
+
+def read_clip(
+    path: Path,
+    fps: float = DEFAULT_FPS,
+    sample_rate: int = DEFAULT_SAMPLE_RATE,
+    duration: Optional[float] = None,
+) -> Clip:
+    """Frames and audio of ``path`` (both required).
+
+    Args:
+        path: media file with a video and an audio stream.
+        fps: output frame rate.
+        sample_rate: output sample rate.
+        duration: if given (seconds), audio has exactly ``round(duration * sample_rate)`` samples.
+
+    Raises:
+        VideoReadError: as :func:`read_frames` and :func:`read_audio`.
+    """
+    n_samples = None if duration is None else round(duration * sample_rate)
+    audio = read_audio(path, sample_rate, n_samples)
+    return Clip(frames=read_frames(path, fps), fps=fps, audio=audio, sample_rate=sample_rate)
+
