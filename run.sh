@@ -16,10 +16,12 @@ stop_stage=100     # last stage to run
 tag=""             # experiment name: exp/<tag> (default: l2l)
 id=${CUDA_VISIBLE_DEVICES:-}   # GPU ids, e.g. 0,1 (passed to CUDA_VISIBLE_DEVICES); empty = CPU
 conf=conf.yml      # recipe configuration; any of its keys can be given as --key value
+expdir=""          # experiment directory (default: exp/<tag>)
+results=RESULTS.md # stage 6 appends its results table here
 python_path=.venv/bin/python   # the default venv is created/checked by local/setup_env.sh
 
 help_message="Usage: $0 [--stage N] [--stop-stage N] [--tag NAME] [--id GPU_IDS] [--conf conf.yml]
-          [--python_path PYTHON] [--<conf key> VALUE ...]
+          [--python_path PYTHON] [--expdir DIR] [--results RESULTS.md] [--<conf key> VALUE ...]
 Stages: 0 corpus | 1 audio | 2 visual features | 3 mixtures | 4 train | 5 evaluate | 6 publish"
 
 . utils/parse_options.sh
@@ -29,7 +31,7 @@ if [ "$python_path" = .venv/bin/python ]; then
   local/setup_env.sh
 fi
 tag=${tag:-l2l}
-expdir=exp/$tag
+expdir=${expdir:-exp/$tag}
 common=(--conf "$conf" ${conf_overrides[@]+"${conf_overrides[@]}"})
 
 # run_stage N "what it does" SCRIPT [ARGS...]: run SCRIPT when N is within --stage..--stop-stage.
@@ -55,5 +57,5 @@ run_stage 3 "mixtures: speaker-disjoint splits and fixed val/test mixture manife
   local/make_mixtures.py
 CUDA_VISIBLE_DEVICES=$id run_stage 4 "training -> $expdir" local/train.py --exp_dir "$expdir"
 CUDA_VISIBLE_DEVICES=$id run_stage 5 "evaluation on the test split -> $expdir" local/evaluate.py --exp_dir "$expdir"
-run_stage 6 "publish: $expdir/publish_dir and RESULTS.md" local/publish.py --exp_dir "$expdir"
+run_stage 6 "publish: $expdir/publish_dir and RESULTS.md" local/publish.py --exp_dir "$expdir" --results "$results"
 echo "Done (stages $stage to $stop_stage)."

@@ -54,7 +54,9 @@ def build_datasets(conf: Conf) -> Tuple[AVSpeechDataset, AVSpeechDataset]:
     # pl.seed_everything(workers=True) makes reproducible (also with persistent workers).
     train = AVSpeechDataset(split="train", segment=conf["training"]["segment"],
                             snr_range=conf["mixtures"]["snr_range"], seed=None, **common)
-    val = AVSpeechDataset(split="val", condition=f"{conf['mixtures']['n_src']}S_clean", **common)
+    # validation mixtures are cut to the training segment so that batches have one length
+    val = AVSpeechDataset(split="val", condition=f"{conf['mixtures']['n_src']}S_clean",
+                          segment=conf["training"]["segment"], **common)
     for name, dataset in (("train", train), ("val", val)):
         if len(dataset) == 0:
             raise ValueError(f"The {name} split is empty: rerun stage 3 (local/make_mixtures.py) "

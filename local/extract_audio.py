@@ -9,13 +9,13 @@ Conf keys used: corpus_dir, data_dir, workers, sample_rate, min_rms_db, max_shor
 import json
 import logging
 
-from asteroid_avspeech.config import parse_conf
+from asteroid_avspeech.config import flat, parse_conf
 from asteroid_avspeech.data.audio_prep import extract_corpus_audio
 
 
 def main() -> None:
     conf, _ = parse_conf(description=__doc__)
-    keys = {key: value for section in conf.values() for key, value in section.items()}
+    keys = flat(conf)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     summary = extract_corpus_audio(
         keys["corpus_dir"],

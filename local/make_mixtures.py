@@ -15,13 +15,13 @@ val_fraction, test_fraction, n_val_mixtures, n_test_mixtures, and with defaults 
 import json
 import logging
 
-from asteroid_avspeech.config import parse_conf
+from asteroid_avspeech.config import flat, parse_conf
 from asteroid_avspeech.data.manifests import DEFAULT_CONDITIONS, make_mixtures
 
 
 def main() -> None:
     conf, _ = parse_conf(description=__doc__)
-    keys = {key: value for section in conf.values() for key, value in section.items()}
+    keys = flat(conf)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     splits = make_mixtures(
         keys["data_dir"],

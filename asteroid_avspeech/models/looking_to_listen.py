@@ -49,10 +49,10 @@ PRESETS: Dict[str, Dict[str, Any]] = {
         fc_dims=[600, 600, 600],
     ),
     "small": dict(
-        audio_channels=32,
+        audio_channels=16,
         audio_out_channels=4,
-        audio_kernels=[[1, 7], [7, 1], [3, 3], [3, 3], [3, 3]],
-        audio_dilations=[[1, 1], [1, 1], [2, 1], [4, 2], [8, 4]],
+        audio_kernels=[[1, 7], [7, 1], [5, 5], [5, 5]],
+        audio_dilations=[[1, 1], [1, 1], [2, 1], [4, 2]],
         visual_kind="lips",
         visual_in_dim=512,
         visual_feat_dim=64,
@@ -60,8 +60,8 @@ PRESETS: Dict[str, Dict[str, Any]] = {
         visual_channels=64,
         visual_kernels=[5, 5, 5],
         visual_dilations=[1, 2, 4],
-        lstm_hidden=128,
-        fc_dims=[256, 256],
+        lstm_hidden=200,
+        fc_dims=[300, 300],
     ),
 }
 
