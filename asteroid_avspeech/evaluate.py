@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 import torch
+from asteroid.losses.sdr import singlesrc_neg_sisdr
 from asteroid.metrics import get_metrics
 from tqdm import tqdm
 
@@ -33,16 +34,6 @@ def _probe_visuals(visual: torch.Tensor) -> Dict[str, torch.Tensor]:
     """Probe inputs from a visual of shape ``(n_src, frames, ...)``."""
     frozen = visual[:, :1].expand_as(visual).contiguous()
     return {"swapped": visual.roll(1, dims=0), "frozen": frozen}
-
-
-def _si_sdr(reference: np.ndarray, estimate: np.ndarray, eps: float = 1e-8) -> np.ndarray:
-    """SI-SDR (dB) per source; ``reference``, ``estimate``: ``(n_src, time)``."""
-    reference = reference - reference.mean(-1, keepdims=True)
-    estimate = estimate - estimate.mean(-1, keepdims=True)
-    scale = (estimate * reference).sum(-1, keepdims=True) / ((reference ** 2).sum(-1, keepdims=True) + eps)
-    target = scale * reference
-    noise = estimate - target
-    return 10 * np.log10(((target ** 2).sum(-1) + eps) / ((noise ** 2).sum(-1) + eps))
 
 
 @torch.no_grad()
@@ -81,7 +72,7 @@ def evaluate(model: torch.nn.Module, dataset, out_dir: Path, metrics_list: Seque
         if use_probes:
             for name, probe in _probe_visuals(visual).items():
                 probe_est = model.forward_wav(mixture[None].to(device), probe[None].to(device))[0].cpu()
-                row[f"probe_{name}_si_sdr"] = float(_si_sdr(src_np, probe_est.numpy()).mean())
+                row[f"probe_{name}_si_sdr"] = float(-singlesrc_neg_sisdr(probe_est, sources).mean())
         rows.append(row)
         if idx < n_examples:
             save_example(out_dir / "examples" / dataset.mixture_id(idx), mix_np, src_np, est_np, sample_rate)
