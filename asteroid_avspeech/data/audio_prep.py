@@ -14,12 +14,13 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-import av
 import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
+from ..audio import fit_length, rms_db
 from ..io_utils import atomic_path
+from ..video.decode import VideoReadError, read_audio
 from . import layout
 from .download import read_avspeech_csv
 
@@ -33,53 +34,7 @@ class ClipDropped(Exception):
     """A clip that cannot be used; the message is the reason written to ``dropped.csv``."""
 
 
-def resample(audio: np.ndarray, orig_rate: int, sample_rate: int) -> np.ndarray:
-    """Resample ``audio`` of shape ``(..., time)`` from ``orig_rate`` to ``sample_rate`` Hz (float32)."""
-    audio = np.asarray(audio, dtype=np.float32)
-    if orig_rate == sample_rate:
-        return audio
-    import torch
-    import torchaudio.functional as AF
-
-    return AF.resample(torch.from_numpy(np.ascontiguousarray(audio)), orig_rate, sample_rate).numpy()
-
-
-def to_mono(audio: np.ndarray) -> np.ndarray:
-    """Average the channels of ``audio`` ``(channels, time)`` into ``(time,)``."""
-    return np.asarray(audio, dtype=np.float32).mean(axis=0)
-
-
-def decode_audio(path: Path, sample_rate: int = 16000) -> np.ndarray:
-    """Mono float32 audio ``(time,)`` at ``sample_rate`` of the first audio stream of a media file.
-
-    Raises:
-        ClipDropped: the file cannot be opened or decoded, or has no audio.
-    """
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.audio:
-                raise ClipDropped("no audio stream")
-            stream = container.streams.audio[0]
-            to_float = av.AudioResampler(format="fltp")
-            chunks = []
-            for frame in container.decode(stream):
-                chunks.extend(f.to_ndarray() for f in to_float.resample(frame))
-            chunks.extend(f.to_ndarray() for f in to_float.resample(None))
-            orig_rate = stream.codec_context.sample_rate or stream.rate
-    except av.FFmpegError as err:
-        raise ClipDropped(f"cannot decode audio: {err}") from None
-    if not chunks or sum(c.shape[-1] for c in chunks) == 0:
-        raise ClipDropped("no audio samples")
-    return resample(to_mono(np.concatenate(chunks, axis=-1)), orig_rate, sample_rate)
-
-
-def load_audio(path: Path, sample_rate: int = 16000) -> np.ndarray:
-    """Mono float32 audio ``(time,)`` at ``sample_rate`` of a sound file (wav, flac, ...)."""
-    audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    return resample(to_mono(audio.T), rate, sample_rate)
-
-
-def fit_length(audio: np.ndarray, n_samples: int, max_short: float = 0.1) -> np.ndarray:
+def fit_clip_length(audio: np.ndarray, n_samples: int, max_short: float = 0.1) -> np.ndarray:
     """Trim ``audio`` ``(time,)`` to exactly ``n_samples``, zero-padding a small shortfall.
 
     Raises:
@@ -87,14 +42,7 @@ def fit_length(audio: np.ndarray, n_samples: int, max_short: float = 0.1) -> np.
     """
     if len(audio) < (1 - max_short) * n_samples:
         raise ClipDropped(f"audio too short: {len(audio)} samples, expected {n_samples}")
-    if len(audio) >= n_samples:
-        return audio[:n_samples]
-    return np.concatenate([audio, np.zeros(n_samples - len(audio), dtype=audio.dtype)])
-
-
-def rms_db(audio: np.ndarray, eps: float = 1e-10) -> float:
-    """Root-mean-square level of ``audio`` in dB relative to full scale (amplitude 1)."""
-    return float(20 * np.log10(np.sqrt(np.mean(np.square(audio, dtype=np.float64))) + eps))
+    return fit_length(audio, n_samples)
 
 
 def write_wav(path: Path, audio: np.ndarray, sample_rate: int = 16000) -> None:
@@ -123,7 +71,11 @@ def prepare_clip(
         return rms_db(audio)
     if not mp4.exists():
         raise ClipDropped("missing mp4 (download failed or not run)")
-    audio = fit_length(decode_audio(mp4, sample_rate), n_samples, max_short)
+    try:
+        audio = read_audio(mp4, sample_rate)
+    except VideoReadError as err:
+        raise ClipDropped(err.reason) from None
+    audio = fit_clip_length(audio, n_samples, max_short)
     level = rms_db(audio)
     if level < min_rms_db:
         raise ClipDropped(f"silent: {level:.1f} dBFS < {min_rms_db} dBFS")

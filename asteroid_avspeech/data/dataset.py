@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from .audio_prep import load_audio
+from ..audio import load_audio
 from .manifests import (
     AVSPEECH_LICENSE,
     draw_distinct_groups,

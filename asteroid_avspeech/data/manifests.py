@@ -29,7 +29,8 @@ import soundfile as sf
 
 from ..io_utils import atomic_path
 from . import layout
-from .audio_prep import load_audio, wav_path
+from ..audio import load_audio
+from .audio_prep import wav_path
 from .mixing import draw_relative_levels, loop_to_length, mix, noise_gain, rms, source_gains
 
 logger = logging.getLogger(__name__)

@@ -38,7 +38,8 @@ from tqdm import tqdm
 
 from ..io_utils import atomic_path
 from ..video.crops import crop_tracks
-from ..video.decode import DEFAULT_FPS, VideoReadError, fit_length, iter_frame_chunks
+from ..audio import fit_length
+from ..video.decode import DEFAULT_FPS, VideoReadError, iter_frame_chunks
 from ..video.embeddings import EMBEDDING_DIM, FaceEmbedder, load_face_embedder
 from ..video.faces import FaceDetector, FaceTracker
 from . import layout

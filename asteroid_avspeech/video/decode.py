@@ -13,8 +13,8 @@ from typing import Iterator, Optional
 
 import av
 import numpy as np
-import torch
-import torchaudio
+
+from ..audio import fit_length, resample
 
 logger = logging.getLogger(__name__)
 
@@ -166,18 +166,11 @@ def read_audio(
     audio = np.concatenate(chunks).astype(np.float32)
     if src_rate != sample_rate:
         logger.info("%s: audio resampled from %d Hz to %d Hz", path, src_rate, sample_rate)
-        audio = torchaudio.functional.resample(torch.from_numpy(audio), src_rate, sample_rate).numpy()
+        audio = resample(audio, src_rate, sample_rate)
     if n_samples is not None:
         audio = fit_length(audio, n_samples)
     return audio
 
-
-def fit_length(array: np.ndarray, length: int) -> np.ndarray:
-    """Trim or zero-pad ``array`` along its first axis to exactly ``length`` items."""
-    if len(array) >= length:
-        return array[:length]
-    pad = np.zeros((length - len(array),) + array.shape[1:], dtype=array.dtype)
-    return np.concatenate([array, pad])
 
 
 def read_clip(

@@ -1,0 +1,43 @@
+"""Waveform basics shared by every stage: channel mixing, resampling, exact lengths, levels.
+
+Arrays are float32 ``(time,)`` (mono) or ``(channels, time)``; functions are pure.
+"""
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+
+def to_mono(audio: np.ndarray) -> np.ndarray:
+    """Average the channels of ``audio`` ``(channels, time)`` into ``(time,)``."""
+    return np.asarray(audio, dtype=np.float32).mean(axis=0)
+
+
+def resample(audio: np.ndarray, orig_rate: int, sample_rate: int) -> np.ndarray:
+    """Band-limited resampling (torchaudio) of ``audio`` ``(..., time)`` to ``sample_rate`` Hz, float32."""
+    audio = np.asarray(audio, dtype=np.float32)
+    if orig_rate == sample_rate:
+        return audio
+    import torch
+    import torchaudio.functional as AF
+
+    return AF.resample(torch.from_numpy(np.ascontiguousarray(audio)), orig_rate, sample_rate).numpy()
+
+
+def fit_length(array: np.ndarray, length: int) -> np.ndarray:
+    """Trim or zero-pad ``array`` along its first axis to exactly ``length`` items."""
+    if len(array) >= length:
+        return array[:length]
+    pad = np.zeros((length - len(array),) + array.shape[1:], dtype=array.dtype)
+    return np.concatenate([array, pad])
+
+
+def load_audio(path: Path, sample_rate: int = 16000) -> np.ndarray:
+    """Mono float32 audio ``(time,)`` at ``sample_rate`` of a sound file (wav, flac, ...)."""
+    audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    return resample(to_mono(audio.T), rate, sample_rate)
+
+
+def rms_db(audio: np.ndarray, eps: float = 1e-10) -> float:
+    """Root-mean-square level of ``audio`` in dB relative to full scale (amplitude 1)."""
+    return float(20 * np.log10(np.sqrt(np.mean(np.square(audio, dtype=np.float64))) + eps))
