@@ -1,6 +1,7 @@
-"""Atomic file writing: a reader never sees a half-written file, an interruption loses nothing."""
+"""Atomic writing: a reader never sees a half-written file or directory, an interruption loses nothing."""
 import contextlib
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Iterator
@@ -24,3 +25,31 @@ def atomic_path(path: Path) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+#: Prefix of the temporary directories of :func:`atomic_dir` (left over only after a hard kill).
+TEMP_DIR_PREFIX = ".tmp-"
+
+
+@contextlib.contextmanager
+def atomic_dir(path: Path) -> Iterator[Path]:
+    """Yield an empty temporary directory next to ``path``; it replaces ``path`` only on success.
+
+    An existing ``path`` is swapped out and removed after the new one is in place. On error the
+    temporary directory is removed and ``path`` is left as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{TEMP_DIR_PREFIX}{path.name}-", dir=path.parent))
+    try:
+        yield tmp
+        if path.exists():
+            old = Path(tempfile.mkdtemp(prefix=f"{TEMP_DIR_PREFIX}{path.name}-old-", dir=path.parent))
+            os.replace(path, old / "dir")
+            os.replace(tmp, path)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)

@@ -142,7 +142,7 @@ def test_interrupted_run_leaves_no_partial_dir(face_clip, tmp_path, monkeypatch)
     root = tmp_path / "corpus"
     clip_id = add_to_corpus(root, KEPT["face"], face_clip, (0.5, 0.5))
     out = root / "visual"
-    leftover = out / f"{vf.TEMP_PREFIX}{clip_id}-killed"  # from a run killed with SIGKILL
+    leftover = out / f"{vf.TEMP_DIR_PREFIX}{clip_id}-killed"  # from a run killed with SIGKILL
     leftover.mkdir(parents=True)
     real_save = np.save
     calls = []
@@ -159,7 +159,7 @@ def test_interrupted_run_leaves_no_partial_dir(face_clip, tmp_path, monkeypatch)
         extract_visual(root, config=config)
     monkeypatch.undo()
     assert not (out / clip_id).exists()
-    assert list(out.glob(f"{vf.TEMP_PREFIX}*")) == []  # its own temp dir and the old leftover
+    assert list(out.glob(f"{vf.TEMP_DIR_PREFIX}*")) == []  # its own temp dir and the old leftover
     summary = extract_visual(root, config=config)
     assert summary.kept == 1 and summary.already_done == 0
     assert np.load(out / clip_id / "lips.npy").shape == (25, 16, 16)

@@ -24,9 +24,7 @@ import csv
 import logging
 import math
 import multiprocessing
-import os
 import shutil
-import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,9 +34,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..io_utils import atomic_path
-from ..video.crops import crop_tracks
 from ..audio import fit_length
+from ..io_utils import TEMP_DIR_PREFIX, atomic_dir, atomic_path
+from ..video.crops import crop_tracks
 from ..video.decode import DEFAULT_FPS, VideoReadError, iter_frame_chunks
 from ..video.embeddings import EMBEDDING_DIM, FaceEmbedder, load_face_embedder
 from ..video.faces import FaceDetector, FaceTracker
@@ -50,7 +48,6 @@ logger = logging.getLogger(__name__)
 CLIPS_HEADER = ("clip_id", "youtube_id", "n_frames", "face_ratio", "path")
 DROPPED_HEADER = ("clip_id", "reason")
 UNREADABLE, NO_FACE, TOO_MANY_MISSING = "unreadable", "no_face", "too_many_missing"
-TEMP_PREFIX = ".tmp-"
 
 
 @dataclass
@@ -166,22 +163,9 @@ def clip_features(
 
 def write_clip_dir(clip_dir: Path, features: Dict[str, np.ndarray]) -> None:
     """Write ``features`` as ``<name>.npy`` files into ``clip_dir``, atomically (temp dir + rename)."""
-    clip_dir = Path(clip_dir)
-    clip_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{clip_dir.name}-", dir=clip_dir.parent))
-    try:
+    with atomic_dir(clip_dir) as tmp:
         for name, array in features.items():
             np.save(tmp / f"{name}.npy", array)
-        if clip_dir.exists():  # an older, incomplete-for-this-config result: replace it
-            old = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{clip_dir.name}-old-", dir=clip_dir.parent))
-            os.replace(clip_dir, old / "dir")
-            os.replace(tmp, clip_dir)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, clip_dir)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
 
 
 def is_complete(clip_dir: Path, config: VisualConfig, with_embeddings: bool) -> bool:
@@ -281,7 +265,7 @@ def extract_visual(
     out_dir = visual_dir(data if data is not None else corpus)
     config = config or VisualConfig()
     out_dir.mkdir(parents=True, exist_ok=True)
-    for leftover in out_dir.glob(f"{TEMP_PREFIX}*"):  # from an interrupted run
+    for leftover in out_dir.glob(f"{TEMP_DIR_PREFIX}*"):  # from an interrupted run
         shutil.rmtree(leftover, ignore_errors=True)
 
     tasks = read_tasks(corpus, config.fps)

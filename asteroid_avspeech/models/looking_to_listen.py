@@ -15,6 +15,7 @@ from torch import nn
 from .serialization import PlainSerializable
 from .spectral import STFT, complex_mul, power_compress, power_decompress
 from .streams import AudioStream, VisualStream
+from ..video_routing import VideoSeparationMixin
 from .visual_encoder import VisualEncoder
 
 #: Visual frames may differ from ``audio_seconds * fps`` by at most this many frames.
@@ -66,7 +67,7 @@ PRESETS: Dict[str, Dict[str, Any]] = {
 }
 
 
-class LookingToListen(PlainSerializable, BaseModel):
+class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
     """Audio-visual speech separation with one complex ratio mask per visible speaker.
 
     Output ``k`` is the voice of the face given as ``visual[:, k]``. Without faces
