@@ -19,25 +19,37 @@ from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 from torch.utils.data import DataLoader
 
-from .config import Conf, dump_conf
+from .config import Conf, ConfigError, dump_conf
 from .data.dataset import AVSpeechDataset
 from .io_utils import atomic_path
 from .losses import make_loss
-from .models import LookingToListen
+from .models import PRESETS, LookingToListen
 from .system import AVSystem
 
 log = logging.getLogger(__name__)
 
 
 def build_model(conf: Conf) -> LookingToListen:
-    """The model described by the ``model``, ``visual`` and ``mixtures`` sections."""
+    """The model described by the ``model``, ``visual`` and ``mixtures`` sections.
+
+    ``model_sizes`` (a mapping, may be empty) overrides size arguments of the preset, e.g.
+    ``{lstm_hidden: 300, audio_channels: 24}``.
+
+    Raises:
+        ConfigError: ``model_sizes`` names something that is not a size of the preset.
+    """
+    sizes = dict(conf["model"].get("model_sizes") or {})
+    valid = set(PRESETS.get(conf["model"]["preset"], sizes))  # an unknown preset fails in the model
+    if set(sizes) - valid:
+        raise ConfigError(f"model_sizes: unknown size(s) {sorted(set(sizes) - valid)}; valid: {sorted(valid)}.")
+    sizes.setdefault("visual_kind", conf["visual"]["visual_input"])
     return LookingToListen(
         n_src=conf["mixtures"]["n_src"],
         preset=conf["model"]["preset"],
         use_visual=conf["model"]["use_visual"],
         sample_rate=conf["data"]["sample_rate"],
         fps=conf["data"]["fps"],
-        visual_kind=conf["visual"]["visual_input"],
+        **sizes,
     )
 
 

@@ -120,3 +120,28 @@ def test_nan_loss_names_the_batch():
         _system(face_dropout=1.5)
     with pytest.raises(ValueError, match="mixture, sources"):
         system.common_step((mixture,), 0)
+
+
+def test_build_model_applies_model_sizes_and_rejects_unknown_ones():
+    from asteroid_avspeech.config import ConfigError, load_conf
+    from asteroid_avspeech.train import build_model
+
+    conf = load_conf("conf.yml")
+    conf["model"]["model_sizes"] = {"lstm_hidden": 24, "fc_dims": [32]}
+    model = build_model(conf)
+    assert model.blstm.hidden_size == 24 and model.get_model_args()["fc_dims"] == [32]
+    assert model.get_model_args()["audio_channels"] == LookingToListen(preset="small").sizes["audio_channels"]
+    conf["model"]["model_sizes"] = {"lstm_hiden": 24}
+    with pytest.raises(ConfigError, match="lstm_hiden.*valid"):
+        build_model(conf)
+    conf["model"].update(model_sizes={}, preset="huge")
+    with pytest.raises(ValueError, match="Unknown preset 'huge'; valid presets: paper, small"):
+        build_model(conf)
+
+
+def test_mask_starts_as_an_equal_share_of_the_mixture():
+    model = LookingToListen(**TINY)
+    torch.nn.init.zeros_(model.mask_layer.weight)
+    mixture, _, visual = _batch()
+    est = model.forward_wav(mixture, visual)
+    assert torch.allclose(est, mixture.unsqueeze(1).expand_as(est) / 2, atol=1e-4)

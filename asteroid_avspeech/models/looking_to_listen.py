@@ -15,7 +15,6 @@ from torch import nn
 from .serialization import PlainSerializable
 from .spectral import STFT, complex_mul, power_compress, power_decompress
 from .streams import AudioStream, VisualStream
-from ..video_routing import VideoSeparationMixin
 from .visual_encoder import VisualEncoder
 
 #: Visual frames may differ from ``audio_seconds * fps`` by at most this many frames.
@@ -67,7 +66,7 @@ PRESETS: Dict[str, Dict[str, Any]] = {
 }
 
 
-class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
+class LookingToListen(PlainSerializable, BaseModel):
     """Audio-visual speech separation with one complex ratio mask per visible speaker.
 
     Output ``k`` is the voice of the face given as ``visual[:, k]``. Without faces
@@ -184,8 +183,14 @@ class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
             layers += [nn.Linear(in_dim, dim), nn.ReLU()]
             in_dim = dim
         self.fc = nn.Sequential(*layers)
-        # Unbounded complex mask: no output non-linearity.
+        # Unbounded complex mask: no output non-linearity. Its bias starts every speaker at an
+        # equal share of the mixture (real mask (1/n_src)^power, which decompresses to
+        # mixture / n_src), so training starts from the mixture rather than from noise.
         self.mask_layer = nn.Linear(in_dim, n_src * 2 * n_freqs)
+        with torch.no_grad():
+            bias = self.mask_layer.bias.view(n_src, 2, n_freqs)
+            bias.zero_()
+            bias[:, 0] = (1.0 / n_src) ** self.power
 
     # ----------------------------------------------------------------------------- shapes
     def _as_batch_time(self, wav: torch.Tensor) -> torch.Tensor:
