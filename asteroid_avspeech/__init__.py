@@ -13,6 +13,15 @@ from .models import LookingToListen, VisualEncoder
 from .registry import register_models
 
 __version__ = "0.1.0"
-__all__ = ["LookingToListen", "VisualEncoder", "register_models"]
+__all__ = ["LookingToListen", "VisualEncoder", "register_models", "separate_video"]
 
 register_models([LookingToListen, VisualEncoder])
+
+
+def __getattr__(name: str):
+    # The video pipeline (MTCNN, PyAV, OpenCV) loads on first use, not with every asteroid import.
+    if name == "separate_video":
+        from .separate import separate_video
+
+        return separate_video
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

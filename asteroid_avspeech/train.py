@@ -49,6 +49,8 @@ def build_model(conf: Conf) -> LookingToListen:
         use_visual=conf["model"]["use_visual"],
         sample_rate=conf["data"]["sample_rate"],
         fps=conf["data"]["fps"],
+        lip_size=conf["visual"]["lip_size"],
+        lip_scale=conf["visual"]["lip_scale"],
         **sizes,
     )
 

@@ -31,6 +31,7 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 
 if ! "$venv/bin/python" local/check_env.py requirements.txt "facenet-pytorch==2.6.0" "asteroid-avspeech" >/dev/null \
+   || [ ! -x "$venv/bin/asteroid-avspeech" ] \
    || ! "$venv/bin/python" -c 'import asteroid_avspeech_autoload as m; print(m.__file__)' 2>/dev/null \
         | xargs -r cmp -s asteroid_avspeech/_autoload/asteroid_avspeech_autoload.py; then
   echo "[setup] installing the Python stack into $venv (first time: a few minutes)"

@@ -77,7 +77,7 @@ def test_30fps_is_retimed_to_25_by_nearest_frame(clip_30fps, caplog):
 def test_stereo_44k_is_resampled_to_16k_mono(stereo_44k_clip, caplog):
     with caplog.at_level(logging.INFO):
         audio = read_audio(stereo_44k_clip, sample_rate=16000, n_samples=6400)
-    assert "44100 Hz to 16000 Hz" in caplog.text
+    assert "from 2 channel(s) to mono and resampled from 44100 Hz to 16000 Hz" in caplog.text
     assert audio.shape == (6400,) and audio.dtype == np.float32
     spectrum = np.abs(np.fft.rfft(audio[1000:5000]))
     assert abs(np.argmax(spectrum) * 16000 / 4000 - 220) < 10  # the 220 Hz tone survives

@@ -15,6 +15,7 @@ from torch import nn
 from .serialization import PlainSerializable
 from .spectral import STFT, complex_mul, power_compress, power_decompress
 from .streams import AudioStream, VisualStream
+from ..video_routing import VideoSeparationMixin
 from .visual_encoder import VisualEncoder
 
 #: Visual frames may differ from ``audio_seconds * fps`` by at most this many frames.
@@ -66,7 +67,7 @@ PRESETS: Dict[str, Dict[str, Any]] = {
 }
 
 
-class LookingToListen(PlainSerializable, BaseModel):
+class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
     """Audio-visual speech separation with one complex ratio mask per visible speaker.
 
     Output ``k`` is the voice of the face given as ``visual[:, k]``. Without faces
@@ -88,6 +89,10 @@ class LookingToListen(PlainSerializable, BaseModel):
         use_visual: ``False`` builds the audio-only baseline (no visual encoder / stream).
         sample_rate: audio sample rate (Hz).
         fps: video frame rate of the visual input.
+        lip_size: side of the mouth crops the model takes (``visual_kind="lips"``), as made by
+            stage 2 (``visual.lip_size``); inference from video crops with it.
+        lip_scale: their scale (stage 2's ``visual.lip_scale``, see
+            :func:`~asteroid_avspeech.video.crops.lip_transform`).
         n_filters: FFT size (``n_filters // 2 + 1`` frequency bins).
         kernel_size: STFT window length (samples).
         stride: STFT hop (samples).
@@ -117,6 +122,8 @@ class LookingToListen(PlainSerializable, BaseModel):
         use_visual: bool = True,
         sample_rate: float = 16000.0,
         fps: float = 25.0,
+        lip_size: int = 64,
+        lip_scale: float = 1.3,
         n_filters: int = 512,
         kernel_size: int = 400,
         stride: int = 160,
@@ -155,6 +162,8 @@ class LookingToListen(PlainSerializable, BaseModel):
         self.preset = preset
         self.use_visual = use_visual
         self.fps = float(fps)
+        self.lip_size = int(lip_size)
+        self.lip_scale = float(lip_scale)
         self.power = float(power)
         self.stft_args = dict(n_filters=n_filters, kernel_size=kernel_size, stride=stride)
 
@@ -323,6 +332,8 @@ class LookingToListen(PlainSerializable, BaseModel):
             use_visual=self.use_visual,
             sample_rate=float(self.sample_rate),
             fps=self.fps,
+            lip_size=self.lip_size,
+            lip_scale=self.lip_scale,
             power=self.power,
             **self.stft_args,
             **copy.deepcopy(self.sizes),

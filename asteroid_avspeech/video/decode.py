@@ -14,7 +14,7 @@ from typing import Iterator, Optional
 import av
 import numpy as np
 
-from ..audio import fit_length, resample
+from ..audio import fit_length
 
 logger = logging.getLogger(__name__)
 
@@ -133,44 +133,52 @@ def read_frames(path: Path, fps: float = DEFAULT_FPS) -> np.ndarray:
     return np.concatenate(list(iter_frame_chunks(path, fps)))
 
 
-def read_audio(
-    path: Path, sample_rate: int = DEFAULT_SAMPLE_RATE, n_samples: Optional[int] = None
-) -> np.ndarray:
-    """Audio of ``path`` as float32 mono ``(time,)`` at ``sample_rate``.
+def iter_audio_blocks(path: Path, sample_rate: int = DEFAULT_SAMPLE_RATE) -> Iterator[np.ndarray]:
+    """Mono float32 audio of ``path`` at ``sample_rate``, one decoded block ``(n,)`` at a time.
 
-    Channels are averaged; another rate is resampled (band-limited, torchaudio) with a logged
-    note. With ``n_samples`` the result is trimmed or zero-padded to exactly that length.
+    Channels are averaged; another rate is resampled by FFmpeg's streaming resampler (swr,
+    band-limited); both are logged once. Memory: one decoded block at a time.
 
     Raises:
-        VideoReadError: missing or corrupt file, no audio stream, or no decodable sample.
+        VideoReadError: no audio stream, corrupt stream, or no decodable sample.
     """
     path = Path(path)
     with _open(path) as container:
         if not container.streams.audio:
             raise VideoReadError(path, "no audio stream")
         stream = container.streams.audio[0]
-        # Planar float keeps the file's rate and channels: (channels, samples) per frame.
-        resampler = av.AudioResampler(format="fltp")
-        chunks = []
-        src_rate = None
+        rate, channels = stream.rate, stream.channels
+        if rate != sample_rate or channels != 1:
+            logger.info("%s: audio mixed down from %d channel(s) to mono and resampled from %d Hz "
+                        "to %d Hz", path, channels, rate, sample_rate)
+        resampler = av.AudioResampler(format="fltp", rate=sample_rate)
+        n_out = 0
         try:
             for frame in container.decode(stream):
                 for out in resampler.resample(frame):
-                    src_rate = out.sample_rate
-                    chunks.append(out.to_ndarray().mean(axis=0))
-            chunks.extend(out.to_ndarray().mean(axis=0) for out in resampler.resample(None))
+                    n_out += out.samples
+                    yield out.to_ndarray().mean(axis=0).astype(np.float32)
+            for out in resampler.resample(None):
+                n_out += out.samples
+                yield out.to_ndarray().mean(axis=0).astype(np.float32)
         except av.error.FFmpegError as err:
             raise VideoReadError(path, f"audio stream is corrupt or truncated ({err})") from err
-    if not chunks:
+    if n_out == 0:
         raise VideoReadError(path, "no decodable audio sample")
-    audio = np.concatenate(chunks).astype(np.float32)
-    if src_rate != sample_rate:
-        logger.info("%s: audio resampled from %d Hz to %d Hz", path, src_rate, sample_rate)
-        audio = resample(audio, src_rate, sample_rate)
-    if n_samples is not None:
-        audio = fit_length(audio, n_samples)
-    return audio
 
+
+def read_audio(
+    path: Path, sample_rate: int = DEFAULT_SAMPLE_RATE, n_samples: Optional[int] = None
+) -> np.ndarray:
+    """Audio of ``path`` as float32 mono ``(time,)`` at ``sample_rate`` (see :func:`iter_audio_blocks`).
+
+    With ``n_samples`` the result is trimmed or zero-padded to exactly that length.
+
+    Raises:
+        VideoReadError: missing or corrupt file, no audio stream, or no decodable sample.
+    """
+    audio = np.concatenate(list(iter_audio_blocks(path, sample_rate)))
+    return audio if n_samples is None else fit_length(audio, n_samples)
 
 
 def read_clip(

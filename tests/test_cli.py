@@ -1,0 +1,66 @@
+"""``asteroid-avspeech separate`` and ``asteroid-infer`` on videos and wavs (subprocess)."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from asteroid_avspeech import LookingToListen
+from asteroid_avspeech.cli import main
+from video_fixtures import two_face_clip, video_dir  # noqa: F401  (pytest fixtures)
+
+
+@pytest.fixture(scope="module")
+def package(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model") / "tiny.pth"
+    torch.save(LookingToListen(n_src=2, preset="small", lstm_hidden=32, fc_dims=[32]).serialize(), path)
+    return path
+
+
+def test_separate_one_face_with_remux(package, two_face_clip, tmp_path, capsys):
+    rc = main(["separate", str(two_face_clip), "--model", str(package), "-o", str(tmp_path),
+               "--face", "2", "--remux", "-q", "--chunk-seconds", "0.6", "--overlap-seconds", "0.2"])
+    assert rc == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "two_faces_est2.mp4", "two_faces_est2.wav", "two_faces_faces.json"]
+    assert "face 2:" in capsys.readouterr().out
+    sidecar = json.loads((tmp_path / "two_faces_faces.json").read_text())
+    assert sidecar["chunks"]["chunk_seconds"] == 0.6 and sidecar["faces"][0]["output"] is None
+
+
+@pytest.mark.parametrize("content", [b"\x00" * 64, None])
+def test_model_that_is_not_ours_fails_clearly(content, two_face_clip, tmp_path, caplog):
+    bad = tmp_path / "other.pth"
+    if content is None:
+        torch.save({"model_name": "ConvTasNet", "state_dict": {}, "model_args": {}}, bad)
+    else:
+        bad.write_bytes(content)
+    out = tmp_path / "out"
+    assert main(["separate", str(two_face_clip), "--model", str(bad), "-o", str(out), "-q"]) == 1
+    assert str(bad) in caplog.text and not out.exists()
+
+
+def test_bad_point_is_rejected_by_the_parser(package, two_face_clip):
+    with pytest.raises(SystemExit):
+        main(["separate", str(two_face_clip), "--model", str(package), "--point", "300,20"])
+
+
+def test_asteroid_infer_on_a_video_and_a_wav(package, two_face_clip, tmp_path):
+    """A fresh process finds our model (autoload hook), writes one wav per face for the video,
+    and separates the plain wav audio-only with a single warning."""
+    wav = tmp_path / "mix.wav"
+    sf.write(str(wav), (0.1 * np.random.default_rng(0).standard_normal(16000)).astype(np.float32), 16000)
+    out = tmp_path / "out"
+    infer = Path(sys.executable).with_name("asteroid-infer")
+    proc = subprocess.run([str(infer), str(package), "--files", str(two_face_clip), str(wav), "-o", str(out)],
+                          capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONWARNINGS": "default"})
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == [
+        "mix_est1.wav", "mix_est2.wav", "two_faces_est1.wav", "two_faces_est2.wav", "two_faces_faces.json"]
+    assert proc.stderr.count("no faces given") == 1
