@@ -9,6 +9,7 @@ TensorBoard when installed) and ``training_curve.png``.
 """
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
@@ -78,10 +79,18 @@ def build_datasets(conf: Conf) -> Tuple[AVSpeechDataset, AVSpeechDataset]:
     return train, val
 
 
-def _trainer_devices() -> Dict[str, Any]:
-    """Lightning accelerator settings: every visible GPU (DDP when several), else the CPU."""
+def trainer_devices(cpu_processes: int = 1) -> Dict[str, Any]:
+    """Lightning accelerator settings: every visible GPU (DDP when several), else the CPU.
+
+    Without a GPU, ``cpu_processes > 1`` trains with Lightning's DDP on the CPU (gloo), each
+    process on its own batches with ``cores // cpu_processes`` threads: this model's ops
+    parallelise poorly over threads, so processes use the cores better.
+    """
     n_gpus = torch.cuda.device_count()
     if n_gpus == 0:
+        if cpu_processes > 1:
+            torch.set_num_threads(max(1, (os.cpu_count() or 1) // cpu_processes))
+            return dict(accelerator="cpu", devices=cpu_processes, strategy="ddp")
         return dict(accelerator="cpu", devices=1)
     return dict(accelerator="gpu", devices=n_gpus, strategy="ddp" if n_gpus > 1 else "auto")
 
@@ -121,7 +130,7 @@ def train(conf: Conf, exp_dir: Path) -> Path:
         default_root_dir=exp_dir,
         gradient_clip_val=optim["gradient_clip"],
         deterministic="warn",
-        **_trainer_devices(),
+        **trainer_devices(tr["cpu_processes"]),
     )
     last = exp_dir / "checkpoints" / "last.ckpt"
     if last.is_file():

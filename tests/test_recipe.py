@@ -22,7 +22,9 @@ def recipe_run(tmp_path_factory):
     conf["data"]["data_dir"] = str(tmp / "prepared")
     conf["mixtures"].update(conditions=["2S_clean", "1S_noise"], val_fraction=0.34, test_fraction=0.34,
                             n_val_mixtures=2, n_test_mixtures=3)
-    conf["training"].update(segment=1.0, batch_size=2, epochs=1, num_workers=0, max_minutes=None)
+    # cpu_processes=2: training runs Lightning's DDP (gloo) on the CPU, the --id 0,1 code path
+    conf["training"].update(segment=1.0, batch_size=1, epochs=1, num_workers=0, max_minutes=None,
+                            cpu_processes=2)
     conf["eval"].update(metrics=["si_sdr", "stoi"], n_save_examples=1)
     conf_path = tmp / "conf.yml"
     conf_path.write_text(yaml.safe_dump(conf))
@@ -38,6 +40,7 @@ def test_every_stage_ran(recipe_run):
     _, _, res = recipe_run
     for stage in range(7):
         assert f"Stage {stage}:" in res.stdout
+    assert "MEMBER: 2/2" in res.stdout + res.stderr  # both DDP processes trained
 
 
 def test_best_model_loads_weights_only_and_from_pretrained(recipe_run):
