@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     sep.add_argument("-o", "--output-dir", type=Path, default=None, help="default: next to each video")
     sep.add_argument("--model", type=Path, default=DEFAULT_MODEL, help=f"model package (default {DEFAULT_MODEL})")
     sep.add_argument("--device", default=None, help="cpu | cuda[:i] (default: cuda if available)")
+    sep.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+                     help="mask network precision (auto: bf16 where the hardware has it, else fp32)")
     sep.add_argument("--chunk-seconds", type=float, default=ChunkSettings.chunk_seconds)
     sep.add_argument("--overlap-seconds", type=float, default=ChunkSettings.overlap_seconds)
     sep.add_argument("--lip-size", type=int, default=None, help="override the model's lip crop size")
@@ -79,7 +81,8 @@ def separate_command(args: argparse.Namespace) -> int:
         try:
             results = write_video_separation(
                 model, video, args.output_dir, face=args.face, point=args.point, remux=args.remux,
-                visual_config=config, chunks=chunks, device=device, force_overwrite=args.force,
+                visual_config=config, chunks=chunks, device=device, precision=args.precision,
+                force_overwrite=args.force,
                 progress=not args.quiet,
             )
         except (VideoReadError, ValueError, FileExistsError) as err:

@@ -44,6 +44,7 @@ from tqdm import tqdm
 
 from .audio import fit_length
 from .io_utils import atomic_path
+from .models.fast_inference import PRECISIONS, default_precision, inference_context
 from .data.visual_features import VisualConfig
 from .video.crops import crop_tracks
 from .video.decode import VideoReadError, _open, iter_audio_blocks, iter_frame_chunks
@@ -405,13 +406,17 @@ class _Plan:
     spans: np.ndarray
     config: VisualConfig
     device: torch.device
+    precision: str
 
 
 def _plan(model, path: PathLike, face: Optional[int], point: Optional[Tuple[float, float]],
           visual_config: Optional[VisualConfig], chunks: ChunkSettings,
-          device: Optional[Union[str, torch.device]], progress: bool) -> _Plan:
+          device: Optional[Union[str, torch.device]], precision: str, progress: bool) -> _Plan:
     path = Path(path)
     device = torch.device(device) if device is not None else next(model.parameters()).device
+    precision = default_precision(device) if precision == "auto" else precision
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision={precision!r}: use auto, {', '.join(PRECISIONS)}.")
     model.to(device)
     config = visual_config or visual_config_for(model)
     if abs(config.fps - float(model.fps)) > 1e-6:
@@ -424,7 +429,7 @@ def _plan(model, path: PathLike, face: Optional[int], point: Optional[Tuple[floa
     spans = np.array([face_span(t.mask, float(model.sample_rate) / config.fps) for t in tracks])
     logger.info("%s: %d face(s) found; separating face(s) %s", path, len(tracks),
                 ", ".join(str(i + 1) for i in wanted))
-    return _Plan(path, tracks, wanted, spans, config, device)
+    return _Plan(path, tracks, wanted, spans, config, device, precision)
 
 
 def face_span(mask: np.ndarray, samples_per_frame: float) -> Tuple[int, int]:
@@ -445,7 +450,11 @@ def _last_frame(mask: np.ndarray) -> int:
 
 
 def _stream(model, plan: _Plan, chunks: ChunkSettings, progress: bool) -> Iterator[Tuple[int, np.ndarray]]:
-    """The separated pieces of ``plan`` (see :func:`iter_separation`), with a progress bar in seconds."""
+    """The separated pieces of ``plan`` (see :func:`iter_separation`), with a progress bar in seconds.
+
+    The model runs in :func:`~asteroid_avspeech.models.fast_inference.inference_context` at
+    ``plan.precision`` (bf16 mask network where the hardware has it: see the README's Performance).
+    """
     kind = model.sizes["visual_kind"]
     embedder = load_face_embedder(plan.config.facenet_weights, plan.device) if kind == "embeddings" else None
     audio = iter_audio_blocks(plan.path, int(model.sample_rate))
@@ -454,9 +463,10 @@ def _stream(model, plan: _Plan, chunks: ChunkSettings, progress: bool) -> Iterat
     bar = tqdm(total=_duration(plan.path), unit="s", disable=not progress,
                desc=f"separating {plan.path.name}", bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s [{elapsed}<{remaining}]")
     try:
-        for start, piece in pieces:
-            _advance(bar, piece.shape[1] / float(model.sample_rate))
-            yield start, piece
+        with inference_context(model, plan.precision):
+            for start, piece in pieces:
+                _advance(bar, piece.shape[1] / float(model.sample_rate))
+                yield start, piece
     finally:
         bar.close()
 
@@ -469,6 +479,7 @@ def separate_video(
     visual_config: Optional[VisualConfig] = None,
     chunks: ChunkSettings = ChunkSettings(),
     device: Optional[Union[str, torch.device]] = None,
+    precision: str = "auto",
     progress: bool = True,
 ) -> List[FaceSeparation]:
     """Separate the voice of every face of a video (or of one chosen face), in memory.
@@ -483,6 +494,8 @@ def separate_video(
             (``lip_size``, ``lip_scale``, ``detect_every``, ``facenet_weights``).
         chunks: window / overlap of the model runs.
         device: device of the model and the face detector (default: the model's).
+        precision: ``"auto"`` (bf16 where the device has it natively, else fp32), ``"fp32"``,
+            ``"bf16"`` or ``"fp16"`` (CUDA) for the mask network.
         progress: show tqdm bars (seconds of video).
 
     Returns:
@@ -493,7 +506,7 @@ def separate_video(
         VideoReadError: unreadable file, no video or no audio stream (names the file).
         ValueError: no face in the video, bad selection or settings.
     """
-    plan = _plan(model, path, face, point, visual_config, chunks, device, progress)
+    plan = _plan(model, path, face, point, visual_config, chunks, device, precision, progress)
     parts = [piece for _, piece in _stream(model, plan, chunks, progress)]
     audio = np.concatenate(parts, axis=1)
     results = _results(plan)
@@ -527,6 +540,7 @@ def write_video_separation(
     visual_config: Optional[VisualConfig] = None,
     chunks: ChunkSettings = ChunkSettings(),
     device: Optional[Union[str, torch.device]] = None,
+    precision: str = "auto",
     force_overwrite: bool = False,
     progress: bool = True,
 ) -> List[FaceSeparation]:
@@ -542,7 +556,7 @@ def write_video_separation(
         FileExistsError: an output exists and ``force_overwrite`` is False.
         VideoReadError, ValueError: see :func:`separate_video`.
     """
-    plan = _plan(model, path, face, point, visual_config, chunks, device, progress)
+    plan = _plan(model, path, face, point, visual_config, chunks, device, precision, progress)
     names = output_paths(plan.path, output_dir, len(plan.tracks))
     keys = [f"wav{f + 1}" for f in plan.wanted] + [f"mp4{f + 1}" for f in plan.wanted if remux] + ["json"]
     existing = [str(names[k]) for k in keys if names[k].exists()]
@@ -576,6 +590,7 @@ def write_video_separation(
             visual=dict(lip_size=plan.config.lip_size, lip_scale=plan.config.lip_scale,
                         detect_every=plan.config.detect_every),
             chunks=chunks.__dict__,
+            precision=plan.precision,
             faces=[r.to_json(plan.config.fps) for r in results],
         )
         json_tmp.write_text(_sidecar_text(sidecar))

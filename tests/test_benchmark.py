@@ -1,0 +1,152 @@
+"""Benchmarks (structure of ``local/benchmark.py --quick``, counted MACs) and fast inference."""
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from asteroid_avspeech.benchmark import (
+    INFERENCE_VARIANTS,
+    calibrate_batchnorm,
+    count_macs,
+    output_si_sdr,
+    random_inputs,
+)
+from asteroid_avspeech.models.fast_inference import inference_context
+from asteroid_avspeech.models.looking_to_listen import LookingToListen
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = dict(audio_channels=4, audio_out_channels=2, audio_kernels=[[3, 3], [3, 3]],
+            audio_dilations=[[1, 1], [2, 1]], visual_feat_dim=8, lip_channels=[4], visual_channels=8,
+            visual_kernels=[3], visual_dilations=[1], lstm_hidden=16, fc_dims=[32])
+
+
+def _tiny_model(seconds: float = 0.4):
+    torch.manual_seed(0)
+    model = LookingToListen(preset="small", **TINY)
+    wav, visual = random_inputs(model, 1, seconds)
+    calibrate_batchnorm(model, wav, visual)
+    return model, wav, visual
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny ops on two threads of a busy machine wait for each other at every OpenMP barrier."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("bench")
+    env = {**os.environ, "TMPDIR": str(tmp), "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "local/benchmark.py", "--quick", "--out", str(tmp / "r.json")],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads((tmp / "r.json").read_text()), proc.stdout
+
+
+def _positive(*values):
+    return all(isinstance(v, (int, float)) and math.isfinite(v) and v > 0 for v in values)
+
+
+def test_quick_json_structure(quick_run):
+    results, _ = quick_run
+    assert {"machine", "config", "matmul_gflops", "model", "inference", "data_prep", "inference_rtf"} <= set(results)
+    assert results["config"]["quick"] and _positive(*results["matmul_gflops"].values())
+    batch = results["config"]["batch_size"]
+    rows = {(r["preset"], r["batch"]) for r in results["model"]}
+    assert rows == {(p, b) for p in ("small", "paper") for b in (1, batch)}
+    for row in results["model"]:
+        assert _positive(row["params_m"], row["gmac_per_audio_s"], row["forward_audio_s_per_s"],
+                         row["train_audio_s_per_s"], row["forward_gflops"], row["forward_matmul_ratio"])
+        assert row["train_gmac_per_audio_s"] > 2 * row["gmac_per_audio_s"]  # backward counted too
+        assert row["forward_peak_mb"] >= 0 and row["train_peak_mb"] >= 0
+        assert "blstm" in row["gmac_by_module"] and row["gmac_by_module"]["blstm"] > 0
+    paper = next(r for r in results["model"] if r["preset"] == "paper")
+    assert 70 < paper["gmac_per_audio_s"] < 90 and 16 < paper["params_m"] < 17  # the paper's network
+    variants = {(r["preset"], r["variant"]) for r in results["inference"]}
+    assert variants == {(p, v) for p in ("small", "paper") for v in INFERENCE_VARIANTS}
+    for row in results["inference"]:
+        assert _positive(row["audio_s_per_s"], row["speedup"], row["gflops"], row["matmul_ratio"])
+        assert row["output_si_sdr_db"] > 30  # every variant computes (nearly) the plain output
+    stage0, stage2 = results["data_prep"]["stage0"], results["data_prep"]["stage2"]
+    assert _positive(stage0["clips_per_s"], stage2["clips_per_s"], stage2["every_frame_clips_per_s"], stage2["speedup"])
+    assert stage2["face_ratio_tracked"] > 0.9
+    for row in results["inference_rtf"]:
+        assert row["faces"] >= 1 and _positive(row["rtf"], row["seconds"])
+
+
+def test_quick_markdown_tables(quick_run):
+    _, stdout = quick_run
+    assert "Machine:" in stdout and "GFLOP/s fp32" in stdout
+    for header in ("| preset | params (M) |", "| preset | inference variant |", "| data preparation |",
+                   "| video -> tracks |"):
+        assert header in stdout
+    assert sum(line.startswith("| paper |") for line in stdout.splitlines()) == 2 + len(INFERENCE_VARIANTS)
+
+
+def test_macs_count_the_lstm():
+    model, _, _ = _tiny_model()
+    seconds = 1.0
+    macs = count_macs(model, seconds)
+    frames = model.stft.n_frames(int(seconds * model.sample_rate))
+    hidden, fused = model.blstm.hidden_size, model.blstm.input_size
+    expected = 2 * frames * 4 * hidden * (fused + hidden)  # two directions
+    assert macs["by_module"]["blstm"] == pytest.approx(expected / seconds)
+    assert macs["forward"] == pytest.approx(sum(macs["by_module"].values()))
+    assert 1.5 * macs["forward"] < macs["forward_backward"] < 3.5 * macs["forward"]  # backward counted
+    assert not model.training and all(p.grad is None for p in model.parameters())
+
+
+@pytest.mark.parametrize("precision, channels_last, min_db", [("bf16", True, 30.0), ("bf16", False, 30.0),
+                                                               ("fp32", True, 80.0)])
+def test_inference_context_close_to_fp32(precision, channels_last, min_db):
+    model, wav, visual = _tiny_model()
+    model.train()
+    with torch.no_grad():
+        plain = model.forward_wav(wav, visual)
+    with inference_context(model, precision=precision, channels_last=channels_last):
+        assert not model.training
+        fast = model(wav, visual)
+    assert fast.dtype == torch.float32 and fast.shape == plain.shape == (1, 2, wav.shape[-1])
+    assert output_si_sdr(fast, plain) > min_db
+    # restored: training flag, plain weight layout, the class' estimate_masks, autograd
+    assert model.training and "estimate_masks" not in vars(model)
+    assert all(p.is_contiguous() for p in model.parameters())
+    model(wav, visual).square().mean().backward()
+    assert model.audio_stream.net[0].weight.grad is not None
+
+
+def test_inference_context_restores_on_error_and_rejects_bad_input():
+    model, wav, visual = _tiny_model()
+    with pytest.raises(RuntimeError, match="boom"):
+        with inference_context(model, precision="bf16"):
+            raise RuntimeError("boom")
+    assert "estimate_masks" not in vars(model) and model.audio_stream.net[0].weight.is_contiguous()
+    with pytest.raises(ValueError, match="valid precisions"):
+        with inference_context(model, precision="int8"):
+            pass
+    with pytest.raises(ValueError, match="CUDA"):
+        with inference_context(model, precision="fp16"):
+            pass
+    with pytest.raises(ValueError, match="LookingToListen"):
+        with inference_context(torch.nn.Linear(2, 2)):
+            pass
+
+
+def test_inference_context_nests():
+    model, wav, visual = _tiny_model()
+    model.train()
+    with inference_context(model, precision="bf16"):
+        with inference_context(model, precision="bf16"):
+            inner = model(wav, visual)
+        assert "estimate_masks" in vars(model)
+    assert "estimate_masks" not in vars(model) and model.training
+    assert inner.dtype == torch.float32
