@@ -10,17 +10,9 @@ import pytest
 import soundfile as sf
 import torch
 
-from asteroid_avspeech import LookingToListen
 from asteroid_avspeech.cli import main
 from video_fixtures import two_face_clip, video_dir  # noqa: F401  (pytest fixtures)
 
-
-@pytest.fixture(scope="module")
-def package(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model") / "tiny.pth"
-    torch.save(LookingToListen(n_src=2, preset="small", lstm_hidden=32, fc_dims=[32]).serialize(), path)
-    return path
 
 
 def test_separate_one_face_with_remux(package, two_face_clip, tmp_path, capsys):

@@ -3,21 +3,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-import torch
-
-from asteroid_avspeech import LookingToListen
 from video_fixtures import two_face_clip, video_dir  # noqa: F401  (pytest fixtures)
 
 EGS = Path(__file__).resolve().parents[1] / "egs"
-
-
-@pytest.fixture(scope="module")
-def package(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model") / "tiny.pth"
-    torch.save(LookingToListen(n_src=2, preset="small", lstm_hidden=32, fc_dims=[32]).serialize(), path)
-    return path
 
 
 def _run(*args) -> str:

@@ -138,10 +138,3 @@ def test_build_model_applies_model_sizes_and_rejects_unknown_ones():
     with pytest.raises(ValueError, match="Unknown preset 'huge'; valid presets: paper, small"):
         build_model(conf)
 
-
-def test_mask_starts_as_an_equal_share_of_the_mixture():
-    model = LookingToListen(**TINY)
-    torch.nn.init.zeros_(model.mask_layer.weight)
-    mixture, _, visual = _batch()
-    est = model.forward_wav(mixture, visual)
-    assert torch.allclose(est, mixture.unsqueeze(1).expand_as(est) / 2, atol=1e-4)

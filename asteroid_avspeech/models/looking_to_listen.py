@@ -192,14 +192,10 @@ class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
             layers += [nn.Linear(in_dim, dim), nn.ReLU()]
             in_dim = dim
         self.fc = nn.Sequential(*layers)
-        # Unbounded complex mask: no output non-linearity. Its bias starts every speaker at an
-        # equal share of the mixture (real mask (1/n_src)^power, which decompresses to
-        # mixture / n_src), so training starts from the mixture rather than from noise.
+        # Unbounded complex mask: no output non-linearity. (Starting every mask at an equal
+        # share of the mixture was tried: with the compressed-spectrogram loss it trained
+        # worse, val loss 0.0089 vs 0.0069 after 520 steps, so the default init stays.)
         self.mask_layer = nn.Linear(in_dim, n_src * 2 * n_freqs)
-        with torch.no_grad():
-            bias = self.mask_layer.bias.view(n_src, 2, n_freqs)
-            bias.zero_()
-            bias[:, 0] = (1.0 / n_src) ** self.power
 
     # ----------------------------------------------------------------------------- shapes
     def _as_batch_time(self, wav: torch.Tensor) -> torch.Tensor:
