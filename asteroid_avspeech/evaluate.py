@@ -2,7 +2,8 @@
 
 Metrics are computed **in the face order** (``compute_permutation=False``): output ``k`` must
 be the voice of face ``k``, so a speaker swap counts as an error instead of being hidden by a
-permutation search. Two probes show whether the model uses the video:
+permutation search. An audio-only model (``use_visual=False``) gets no faces and is scored with
+the best permutation, as it was trained. Two probes show whether the model uses the video:
 
 - ``swapped``: the faces are exchanged between the speakers; a model that follows the faces
   now outputs the *other* voice, so its SI-SDR against the original target drops below 0 dB;
@@ -58,15 +59,17 @@ def evaluate(model: torch.nn.Module, dataset, out_dir: Path, metrics_list: Seque
     out_dir = Path(out_dir)
     model = model.to(device).eval()
     sample_rate = int(model.sample_rate)
-    use_probes = probes and getattr(model, "use_visual", False) and getattr(model, "n_src", 1) >= 2
+    audio_visual = getattr(model, "use_visual", True)
+    use_probes = probes and audio_visual and getattr(model, "n_src", 1) >= 2
     rows: List[Dict[str, float]] = []
     for idx in tqdm(range(len(dataset)), desc="Evaluating", unit="mix"):
         mixture, sources, visual = dataset[idx]
         visual = torch.as_tensor(np.asarray(visual))
-        estimate = model.forward_wav(mixture[None].to(device), visual[None].to(device))[0].cpu()
+        faces = visual[None].to(device) if audio_visual else None
+        estimate = model.forward_wav(mixture[None].to(device), faces)[0].cpu()
         mix_np, src_np, est_np = mixture.numpy(), sources.numpy(), estimate.numpy()
         row = get_metrics(mix_np, src_np, est_np, sample_rate=sample_rate, metrics_list=list(metrics_list),
-                          compute_permutation=False, ignore_metrics_errors=True,
+                          compute_permutation=not audio_visual, ignore_metrics_errors=True,
                           filename=dataset.mixture_id(idx))
         row = {"mixture_id": dataset.mixture_id(idx), **{k: float(v) for k, v in row.items()}}
         if use_probes:

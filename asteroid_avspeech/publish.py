@@ -32,7 +32,8 @@ def publish(exp_dir: Path, conf: Conf, condition: str) -> Path:
 def results_rows(tag: str, condition: str, metrics: Dict[str, float], conf: Conf) -> str:
     """Markdown rows (metric, paper, ours) for one evaluated experiment."""
     paper = PAPER_SDR_IMP.get(condition)
-    setting = f"{tag}, {conf['corpus']['corpus']} corpus, preset {conf['model']['preset']}, {condition}"
+    inputs = "audio-visual" if conf["model"]["use_visual"] else "audio-only"
+    setting = f"{tag}, {conf['corpus']['corpus']} corpus, preset {conf['model']['preset']}, {inputs}, {condition}"
     rows = [f"| {setting} | SDRi (dB) | {paper if paper is not None else '-'} | {metrics.get('sdr_imp', float('nan')):.2f} |",
             f"| {setting} | SI-SDRi (dB) | - | {metrics.get('si_sdr_imp', float('nan')):.2f} |"]
     for key, label in (("stoi", "STOI"), ("pesq", "PESQ"),
