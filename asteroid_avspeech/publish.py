@@ -33,7 +33,8 @@ def results_rows(tag: str, condition: str, metrics: Dict[str, float], conf: Conf
     """Markdown rows (metric, paper, ours) for one evaluated experiment."""
     paper = PAPER_SDR_IMP.get(condition)
     inputs = "audio-visual" if conf["model"]["use_visual"] else "audio-only"
-    setting = f"{tag}, {conf['corpus']['corpus']} corpus, preset {conf['model']['preset']}, {inputs}, {condition}"
+    setting = (f"{tag}, {conf['corpus']['corpus']} corpus, preset {conf['model']['preset']}, {inputs}, "
+               f"loss {conf['training']['loss']}, {condition}")
     rows = [f"| {setting} | SDRi (dB) | {paper if paper is not None else '-'} | {metrics.get('sdr_imp', float('nan')):.2f} |",
             f"| {setting} | SI-SDRi (dB) | - | {metrics.get('si_sdr_imp', float('nan')):.2f} |"]
     for key, label in (("stoi", "STOI"), ("pesq", "PESQ"),

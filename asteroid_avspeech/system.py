@@ -5,6 +5,8 @@ import torch
 from asteroid.engine.system import System
 from asteroid.utils import flatten_dict
 
+from .losses import NegSISDR
+
 
 class AVSystem(System):
     """Trains a :class:`~asteroid_avspeech.models.LookingToListen` on audio-visual batches.
@@ -45,6 +47,7 @@ class AVSystem(System):
         if not 0.0 <= face_dropout <= 1.0:
             raise ValueError(f"face_dropout must be in [0, 1], got {face_dropout}.")
         self.face_dropout = face_dropout
+        self.si_sdr_loss = NegSISDR()
 
     @staticmethod
     def config_to_hparams(dic: dict) -> dict:
@@ -75,8 +78,8 @@ class AVSystem(System):
         keep = torch.rand(visual.shape[0], device=visual.device) >= self.face_dropout
         return visual * keep.reshape(-1, *([1] * (visual.ndim - 1))).to(visual.dtype)
 
-    def common_step(self, batch, batch_nb, train=True):
-        """Forward one batch and return the loss (face order, or PIT for faceless items)."""
+    def separate_batch(self, batch, train: bool):
+        """Forward one batch: ``(estimates, sources, pit)``, ``pit`` True for faceless items."""
         mixture, sources, visual = self.unpack(batch)
         if not getattr(self.model, "use_visual", True):
             visual = None
@@ -86,7 +89,10 @@ class AVSystem(System):
             pit = torch.ones(mixture.shape[0], dtype=torch.bool, device=mixture.device)
         else:
             pit = ~(visual != 0).flatten(1).any(dim=1)
-        est = self(mixture, visual)
+        return self(mixture, visual), sources, pit
+
+    def checked_loss(self, est, sources, pit, batch_nb, train: bool) -> torch.Tensor:
+        """``loss_func(est, sources, pit=pit)``; a NaN/inf loss raises, naming the batch."""
         loss = self.loss_func(est, sources, pit=pit)
         if not torch.isfinite(loss):
             stage = "training" if train else "validation"
@@ -96,3 +102,17 @@ class AVSystem(System):
                 "silence, or lower the learning rate."
             )
         return loss
+
+    def common_step(self, batch, batch_nb, train=True):
+        """Forward one batch and return the loss (face order, or PIT for faceless items)."""
+        est, sources, pit = self.separate_batch(batch, train)
+        return self.checked_loss(est, sources, pit, batch_nb, train)
+
+    def validation_step(self, batch, batch_nb):
+        """Log ``val_loss`` and ``val_si_sdr`` (dB, face order): whatever the training loss,
+        the validation curve is also in the unit of the evaluation."""
+        est, sources, pit = self.separate_batch(batch, train=False)
+        loss = self.checked_loss(est, sources, pit, batch_nb, train=False)
+        self.log("val_loss", loss, on_epoch=True, prog_bar=True, sync_dist=True)
+        self.log("val_si_sdr", -self.si_sdr_loss(est, sources, pit=pit), on_epoch=True,
+                 prog_bar=True, sync_dist=True)

@@ -9,6 +9,7 @@ TensorBoard when installed) and ``training_curve.png``.
 """
 import json
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
@@ -17,7 +18,7 @@ import pytorch_lightning as pl
 import torch
 from asteroid.engine.optimizers import make_optimizer
 from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
-from torch.optim.lr_scheduler import ReduceLROnPlateau
+from torch.optim.lr_scheduler import LambdaLR, ReduceLROnPlateau
 from torch.utils.data import DataLoader
 
 from .config import Conf, ConfigError, dump_conf
@@ -95,6 +96,36 @@ def trainer_devices(cpu_processes: int = 1) -> Dict[str, Any]:
     return dict(accelerator="gpu", devices=n_gpus, strategy="ddp" if n_gpus > 1 else "auto")
 
 
+LR_SCHEDULES = ("cosine", "plateau")
+
+
+def warmup_cosine(warmup_steps: int, total_steps: int, final_ratio: float = 0.0):
+    """LR factor per optimizer step: linear warm-up, then a half cosine down to ``final_ratio``."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+        return final_ratio + (1.0 - final_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return factor
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, optim: Dict[str, Any], total_steps: int):
+    """The ``optim.lr_schedule`` scheduler, in the form asteroid's ``System`` takes.
+
+    ``cosine``: warm-up over ``warmup_steps`` then a cosine decay to 0 at ``total_steps``
+    (stepped every batch: a short budget ends at a low learning rate). ``plateau``: halve the
+    LR after ``lr_half_patience`` epochs without a better validation loss.
+    """
+    if optim["lr_schedule"] == "plateau":
+        return ReduceLROnPlateau(optimizer, factor=0.5, patience=optim["lr_half_patience"])
+    if optim["lr_schedule"] == "cosine":
+        schedule = LambdaLR(optimizer, warmup_cosine(optim["warmup_steps"], total_steps))
+        return {"scheduler": schedule, "interval": "step"}
+    raise ConfigError(f"Unknown lr_schedule {optim['lr_schedule']!r}; valid: {', '.join(LR_SCHEDULES)}.")
+
+
 def train(conf: Conf, exp_dir: Path) -> Path:
     """Train (or resume) the experiment in ``exp_dir``; return the path of ``best_model.pth``."""
     exp_dir = Path(exp_dir)
@@ -113,7 +144,8 @@ def train(conf: Conf, exp_dir: Path) -> Path:
     optim = conf["optim"]
     optimizer = make_optimizer(model.parameters(), optimizer=optim["optimizer"], lr=optim["lr"],
                                weight_decay=optim["weight_decay"])
-    scheduler = ReduceLROnPlateau(optimizer, factor=0.5, patience=optim["lr_half_patience"])
+    max_steps = tr["max_steps"] if tr["max_steps"] is not None else tr["epochs"] * len(train_loader)
+    scheduler = make_scheduler(optimizer, optim, max_steps)
     system = AVSystem(model=model, optimizer=optimizer, loss_func=make_loss(tr["loss"], model),
                       train_loader=train_loader, val_loader=val_loader, scheduler=scheduler,
                       config=conf, face_dropout=tr["face_dropout"])
@@ -124,6 +156,7 @@ def train(conf: Conf, exp_dir: Path) -> Path:
                                            patience=tr["early_stop_patience"])]
     trainer = pl.Trainer(
         max_epochs=tr["epochs"],
+        max_steps=-1 if tr["max_steps"] is None else tr["max_steps"],
         max_time=None if tr["max_minutes"] is None else dict(minutes=tr["max_minutes"]),
         callbacks=callbacks,
         logger=_loggers(exp_dir),  # asteroid's System needs a logger (never logger=False)
@@ -172,7 +205,7 @@ def export_best_model(checkpoint: ModelCheckpoint, model: LookingToListen,
 
 
 def plot_training_curve(exp_dir: Path) -> Optional[Path]:
-    """``training_curve.png`` from the CSV logger's metrics (train loss per epoch, val loss)."""
+    """``training_curve.png`` from the CSV logger's metrics: losses (left), validation SI-SDR (right)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -183,7 +216,7 @@ def plot_training_curve(exp_dir: Path) -> Optional[Path]:
     if not files:
         return None
     metrics = pd.concat([pd.read_csv(f) for f in files])
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(7, 4))
     for column, label in (("loss", "train loss (per step)"), ("val_loss", "validation loss")):
         if column in metrics:
             rows = metrics.dropna(subset=[column])
@@ -191,7 +224,14 @@ def plot_training_curve(exp_dir: Path) -> Optional[Path]:
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.set_yscale("log" if (metrics.get("loss", pd.Series([1.0])).dropna() > 0).all() else "linear")
-    ax.legend()
+    handles, labels = ax.get_legend_handles_labels()
+    if "val_si_sdr" in metrics:
+        rows = metrics.dropna(subset=["val_si_sdr"])
+        right = ax.twinx()
+        handles += right.plot(rows["step"], rows["val_si_sdr"], color="tab:green", marker=".")
+        labels.append("validation SI-SDR (dB)")
+        right.set_ylabel("SI-SDR (dB)")
+    ax.legend(handles, labels, loc="upper center", fontsize=8)
     fig.tight_layout()
     out = Path(exp_dir) / "training_curve.png"
     with atomic_path(out) as tmp:

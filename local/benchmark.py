@@ -28,7 +28,7 @@ def main() -> None:
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--out", type=Path, help="JSON results file")
     parser.add_argument("--presets", default="small,paper", help="comma-separated model presets")
-    parser.add_argument("--batch-size", type=int, default=8, help="training batch size (conf.yml batch_size)")
+    parser.add_argument("--batch-size", type=int, default=8, help="training batch size to measure (besides batch 1)")
     parser.add_argument("--segment", type=float, default=2.0, help="seconds per item (conf.yml segment)")
     parser.add_argument("--clip-seconds", type=float, default=3.0, help="clip length for data prep and inference")
     parser.add_argument("--detect-every", type=int, default=10, help="stage-2 keyframe interval (conf.yml detect_every)")

@@ -76,6 +76,10 @@ def test_one_training_step_with_lightning(tmp_path):
     changed = [not torch.equal(b, p) for b, p in zip(before, system.model.parameters())]
     assert sum(changed) > len(changed) // 2
     assert torch.isfinite(trainer.callback_metrics["val_loss"])
+    # validation (fast_dev_run: the first batch) also reports SI-SDR in dB, face order
+    mixture, sources, visual = _batch(batch=4)
+    expected = -NegSISDR()(system.model.forward_wav(mixture[:2], visual[:2]), sources[:2])
+    assert trainer.callback_metrics["val_si_sdr"].item() == pytest.approx(expected.item(), abs=1e-3)
 
 
 class _SpyLoss(torch.nn.Module):
@@ -138,3 +142,25 @@ def test_build_model_applies_model_sizes_and_rejects_unknown_ones():
     with pytest.raises(ValueError, match="Unknown preset 'huge'; valid presets: paper, small"):
         build_model(conf)
 
+
+
+def test_warmup_cosine_schedule():
+    from asteroid_avspeech.train import make_scheduler, warmup_cosine
+
+    factor = warmup_cosine(warmup_steps=10, total_steps=110)
+    assert factor(0) == pytest.approx(0.1) and factor(9) == pytest.approx(1.0)
+    assert factor(60) == pytest.approx(0.5) and factor(110) == pytest.approx(0.0, abs=1e-12)
+    assert factor(500) == pytest.approx(0.0, abs=1e-12)  # past the end: stays at the floor
+    values = [factor(step) for step in range(10, 111)]
+    assert all(a >= b for a, b in zip(values, values[1:]))
+
+    optimizer = torch.optim.Adam(torch.nn.Linear(2, 2).parameters(), lr=1e-3)
+    optim = dict(lr_schedule="cosine", warmup_steps=10, lr_half_patience=4)
+    sched = make_scheduler(optimizer, optim, total_steps=110)
+    assert sched["interval"] == "step" and optimizer.param_groups[0]["lr"] == pytest.approx(1e-4)
+    plateau = make_scheduler(optimizer, dict(optim, lr_schedule="plateau"), total_steps=110)
+    assert isinstance(plateau, torch.optim.lr_scheduler.ReduceLROnPlateau)
+    from asteroid_avspeech.config import ConfigError
+
+    with pytest.raises(ConfigError, match="lr_schedule 'linear'; valid: cosine, plateau"):
+        make_scheduler(optimizer, dict(optim, lr_schedule="linear"), total_steps=110)
