@@ -126,6 +126,19 @@ def make_scheduler(optimizer: torch.optim.Optimizer, optim: Dict[str, Any], tota
     raise ConfigError(f"Unknown lr_schedule {optim['lr_schedule']!r}; valid: {', '.join(LR_SCHEDULES)}.")
 
 
+def stop_conditions(training: Dict[str, Any]) -> Dict[str, Any]:
+    """Lightning's ``max_epochs``/``max_steps``/``max_time`` from the ``training`` section.
+
+    ``max_steps`` (when set) is the length of the run and of the cosine schedule, so ``epochs``
+    is then ignored: an epoch limit would cut the schedule short. ``max_minutes`` is a cap.
+    """
+    steps = training["max_steps"]
+    minutes = training["max_minutes"]
+    return dict(max_epochs=training["epochs"] if steps is None else -1,
+                max_steps=-1 if steps is None else steps,
+                max_time=None if minutes is None else dict(minutes=minutes))
+
+
 def train(conf: Conf, exp_dir: Path) -> Path:
     """Train (or resume) the experiment in ``exp_dir``; return the path of ``best_model.pth``."""
     exp_dir = Path(exp_dir)
@@ -155,9 +168,7 @@ def train(conf: Conf, exp_dir: Path) -> Path:
     callbacks = [checkpoint, EarlyStopping(monitor="val_loss", mode="min",
                                            patience=tr["early_stop_patience"])]
     trainer = pl.Trainer(
-        max_epochs=tr["epochs"],
-        max_steps=-1 if tr["max_steps"] is None else tr["max_steps"],
-        max_time=None if tr["max_minutes"] is None else dict(minutes=tr["max_minutes"]),
+        **stop_conditions(tr),
         callbacks=callbacks,
         logger=_loggers(exp_dir),  # asteroid's System needs a logger (never logger=False)
         default_root_dir=exp_dir,

@@ -23,7 +23,7 @@ def recipe_run(tmp_path_factory):
     conf["mixtures"].update(conditions=["2S_clean", "1S_noise"], val_fraction=0.34, test_fraction=0.34,
                             n_val_mixtures=2, n_test_mixtures=3)
     # cpu_processes=2: training runs Lightning's DDP (gloo) on the CPU, the --id 0,1 code path
-    conf["training"].update(segment=1.0, batch_size=1, epochs=1, num_workers=0, max_minutes=None,
+    conf["training"].update(segment=1.0, batch_size=1, epochs=1, max_steps=None, num_workers=0, max_minutes=None,
                             cpu_processes=2)
     conf["eval"].update(metrics=["si_sdr", "stoi"], n_save_examples=1)
     conf_path = tmp / "conf.yml"

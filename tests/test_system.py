@@ -164,3 +164,12 @@ def test_warmup_cosine_schedule():
 
     with pytest.raises(ConfigError, match="lr_schedule 'linear'; valid: cosine, plateau"):
         make_scheduler(optimizer, dict(optim, lr_schedule="linear"), total_steps=110)
+
+
+def test_max_steps_overrides_epochs():
+    from asteroid_avspeech.train import stop_conditions
+
+    by_steps = stop_conditions(dict(epochs=60, max_steps=4000, max_minutes=45))
+    assert by_steps == dict(max_epochs=-1, max_steps=4000, max_time=dict(minutes=45))
+    by_epochs = stop_conditions(dict(epochs=3, max_steps=None, max_minutes=None))
+    assert by_epochs == dict(max_epochs=3, max_steps=-1, max_time=None)
