@@ -99,14 +99,14 @@ def trainer_devices(cpu_processes: int = 1) -> Dict[str, Any]:
 LR_SCHEDULES = ("cosine", "plateau")
 
 
-def warmup_cosine(warmup_steps: int, total_steps: int, final_ratio: float = 0.0):
-    """LR factor per optimizer step: linear warm-up, then a half cosine down to ``final_ratio``."""
+def warmup_cosine(warmup_steps: int, total_steps: int):
+    """LR factor per optimizer step: linear warm-up, then a half cosine down to 0 at ``total_steps``."""
 
     def factor(step: int) -> float:
         if step < warmup_steps:
             return (step + 1) / warmup_steps
         progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
-        return final_ratio + (1.0 - final_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
 
     return factor
 

@@ -143,8 +143,8 @@ def test_build_model_applies_model_sizes_and_rejects_unknown_ones():
         build_model(conf)
 
 
-
 def test_warmup_cosine_schedule():
+    from asteroid_avspeech.config import ConfigError
     from asteroid_avspeech.train import make_scheduler, warmup_cosine
 
     factor = warmup_cosine(warmup_steps=10, total_steps=110)
@@ -160,8 +160,6 @@ def test_warmup_cosine_schedule():
     assert sched["interval"] == "step" and optimizer.param_groups[0]["lr"] == pytest.approx(1e-4)
     plateau = make_scheduler(optimizer, dict(optim, lr_schedule="plateau"), total_steps=110)
     assert isinstance(plateau, torch.optim.lr_scheduler.ReduceLROnPlateau)
-    from asteroid_avspeech.config import ConfigError
-
     with pytest.raises(ConfigError, match="lr_schedule 'linear'; valid: cosine, plateau"):
         make_scheduler(optimizer, dict(optim, lr_schedule="linear"), total_steps=110)
 
