@@ -37,9 +37,6 @@ expdir=${expdir:-exp/$tag}
 # preset). Keeping freed buffers in the heap removes that; memory stays at its peak instead.
 export MALLOC_MMAP_THRESHOLD_=${MALLOC_MMAP_THRESHOLD_:-1000000000000}
 export MALLOC_TRIM_THRESHOLD_=${MALLOC_TRIM_THRESHOLD_:-1000000000000}
-# Idle OpenMP threads sleep instead of spinning: on a 2-core machine shared with data loader
-# workers (or anything else), spinning threads made small-model steps up to 100x slower.
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 common=(--conf "$conf" ${conf_overrides[@]+"${conf_overrides[@]}"})
 
 # run_stage N "what it does" SCRIPT [ARGS...]: run SCRIPT when N is within --stage..--stop-stage.

@@ -26,6 +26,7 @@ from .data.dataset import AVSpeechDataset
 from .io_utils import atomic_path
 from .losses import make_loss
 from .models import PRESETS, LookingToListen
+from .models.fast_inference import PRECISIONS, default_precision
 from .system import AVSystem
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,25 @@ def trainer_devices(cpu_processes: int = 1) -> Dict[str, Any]:
     return dict(accelerator="gpu", devices=n_gpus, strategy="ddp" if n_gpus > 1 else "auto")
 
 
+#: ``training.precision`` -> Lightning's ``precision`` (mixed: weights and optimizer in float32).
+LIGHTNING_PRECISIONS = {"fp32": "32-true", "bf16": "bf16-mixed", "fp16": "16-mixed"}
+
+
+def trainer_precision(precision: str, accelerator: str) -> str:
+    """Lightning's precision for ``training.precision`` (``auto``: bf16 where it is native).
+
+    Mixed precision autocasts the mask network only; the STFT and its inverse stay in float32
+    (see :func:`~asteroid_avspeech.models.spectral.float32`).
+    """
+    if precision == "auto":
+        precision = default_precision("cuda" if accelerator == "gpu" else "cpu")
+    if precision not in PRECISIONS:
+        raise ConfigError(f"Unknown precision {precision!r}; valid: auto, {', '.join(PRECISIONS)}.")
+    if precision == "fp16" and accelerator != "gpu":
+        raise ConfigError("precision fp16 needs a GPU; on CPU use bf16 or fp32.")
+    return LIGHTNING_PRECISIONS[precision]
+
+
 LR_SCHEDULES = ("cosine", "plateau")
 
 
@@ -157,7 +177,10 @@ def train(conf: Conf, exp_dir: Path) -> Path:
     optim = conf["optim"]
     optimizer = make_optimizer(model.parameters(), optimizer=optim["optimizer"], lr=optim["lr"],
                                weight_decay=optim["weight_decay"])
-    max_steps = tr["max_steps"] if tr["max_steps"] is not None else tr["epochs"] * len(train_loader)
+    devices = trainer_devices(tr["cpu_processes"])
+    # under DDP each process sees 1/devices of the batches (Lightning's DistributedSampler)
+    steps_per_epoch = math.ceil(len(train_loader) / devices["devices"])
+    max_steps = tr["max_steps"] if tr["max_steps"] is not None else tr["epochs"] * steps_per_epoch
     scheduler = make_scheduler(optimizer, optim, max_steps)
     system = AVSystem(model=model, optimizer=optimizer, loss_func=make_loss(tr["loss"], model),
                       train_loader=train_loader, val_loader=val_loader, scheduler=scheduler,
@@ -174,7 +197,8 @@ def train(conf: Conf, exp_dir: Path) -> Path:
         default_root_dir=exp_dir,
         gradient_clip_val=optim["gradient_clip"],
         deterministic="warn",
-        **trainer_devices(tr["cpu_processes"]),
+        precision=trainer_precision(tr["precision"], devices["accelerator"]),
+        **devices,
     )
     last = exp_dir / "checkpoints" / "last.ckpt"
     if last.is_file():

@@ -5,7 +5,9 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 bash local/setup_env.sh || exit 1
 export HF_HUB_OFFLINE=1   # never reach a model hub from the tests
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}   # no spinning threads on the shared 2-core CI (see run.sh)
+# idle OpenMP threads sleep: tests start many processes on CI's 2 cores, where spinning threads
+# slowed small-model steps up to 100x (run.sh leaves the default: one process per stage there)
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 .venv/bin/python -m pytest -q tests "$@"
 rc=$?
 if [ "$rc" -eq 5 ]; then

@@ -171,3 +171,30 @@ def test_max_steps_overrides_epochs():
     assert by_steps == dict(max_epochs=-1, max_steps=4000, max_time=dict(minutes=45))
     by_epochs = stop_conditions(dict(epochs=3, max_steps=None, max_minutes=None))
     assert by_epochs == dict(max_epochs=3, max_steps=-1, max_time=None)
+
+
+def test_trainer_precision_names_and_errors():
+    from asteroid_avspeech.config import ConfigError
+    from asteroid_avspeech.train import trainer_precision
+
+    assert trainer_precision("fp32", "cpu") == "32-true"
+    assert trainer_precision("bf16", "cpu") == "bf16-mixed"
+    assert trainer_precision("fp16", "gpu") == "16-mixed"
+    assert trainer_precision("auto", "cpu") in ("32-true", "bf16-mixed")
+    with pytest.raises(ConfigError, match="fp16 needs a GPU"):
+        trainer_precision("fp16", "cpu")
+    with pytest.raises(ConfigError, match="Unknown precision 'int8'; valid: auto, fp32, bf16, fp16"):
+        trainer_precision("int8", "cpu")
+
+
+def test_bf16_mixed_training_step_keeps_float32_weights_and_outputs(tmp_path):
+    system = _system(loss_func=NegSISDR())
+    trainer = pl.Trainer(fast_dev_run=True, logger=CSVLogger(tmp_path), accelerator="cpu",
+                         precision="bf16-mixed", enable_progress_bar=False,
+                         enable_model_summary=False, default_root_dir=tmp_path)
+    trainer.fit(system)
+    assert all(p.dtype == torch.float32 for p in system.model.parameters())
+    assert torch.isfinite(trainer.callback_metrics["val_loss"])
+    mixture, _, visual = _batch()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert system.model(mixture, visual).dtype == torch.float32
