@@ -37,6 +37,8 @@ expdir=${expdir:-exp/$tag}
 # preset). Keeping freed buffers in the heap removes that; memory stays at its peak instead.
 export MALLOC_MMAP_THRESHOLD_=${MALLOC_MMAP_THRESHOLD_:-1000000000000}
 export MALLOC_TRIM_THRESHOLD_=${MALLOC_TRIM_THRESHOLD_:-1000000000000}
+# OMP_WAIT_POLICY stays at libgomp's default: PASSIVE (sleeping idle threads) made a training
+# step 1.4x (fp32) to 1.8x (bf16) slower here, measured (README, "Disk and time").
 common=(--conf "$conf" ${conf_overrides[@]+"${conf_overrides[@]}"})
 
 # run_stage N "what it does" SCRIPT [ARGS...]: run SCRIPT when N is within --stage..--stop-stage.
