@@ -80,6 +80,12 @@ def evaluate(model: torch.nn.Module, dataset, out_dir: Path, metrics_list: Seque
         if idx < n_examples:
             save_example(out_dir / "examples" / dataset.mixture_id(idx), mix_np, src_np, est_np, sample_rate)
 
+    return write_reports(rows, out_dir, metrics_list)
+
+
+def write_reports(rows: List[Dict[str, float]], out_dir: Path, metrics_list: Sequence[str]) -> Dict[str, float]:
+    """Write ``all_metrics.csv`` (one row per mixture) and ``final_metrics.json``; return the latter."""
+    out_dir = Path(out_dir)
     table = pd.DataFrame(rows)
     with atomic_path(out_dir / "all_metrics.csv") as tmp:
         table.to_csv(tmp, index=False)

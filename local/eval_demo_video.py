@@ -5,7 +5,8 @@
     python local/eval_demo_video.py --model exp/l2l/best_model.pth --threads 2 --json exp/l2l/demo_video.json
 
 Prints the SI-SDR of each face's track against that speaker's clean voice (face 1 = left),
-the input SI-SDR (soundtrack vs voice) and the improvement, and the CPU real-time factor of
+the input SI-SDR (soundtrack vs voice), the improvement and the oracle ceiling (the ideal ratio
+mask in the model's STFT, asteroid_avspeech.oracle), and the CPU real-time factor of
 ``separate_video`` (face tracking included) with its split: tracking, model, the rest (decoding,
 lip crops). RTF = processing time / video duration; below 1 is faster than real time.
 """
@@ -22,6 +23,7 @@ from asteroid.losses import singlesrc_neg_sisdr
 
 import asteroid_avspeech.separate as separate_module
 from asteroid_avspeech.models import load_model
+from asteroid_avspeech.oracle import oracle_separate
 from asteroid_avspeech.video.decode import read_audio
 
 
@@ -74,10 +76,15 @@ def main() -> None:
     duration = len(mixture) / model.sample_rate
     stem = args.video.with_suffix("")
     refs = [sf.read(f"{stem}_ref{k}.wav", dtype="float32")[0] for k in (1, 2)]
+    n = min(len(mixture), *(len(ref) for ref in refs))
+    with torch.no_grad():
+        oracle = oracle_separate(torch.from_numpy(mixture[:n]).float(),
+                                 torch.from_numpy(np.stack([ref[:n] for ref in refs])), "irm", model.stft).numpy()
     rows = []
-    for face, ref in zip(faces, refs):
+    for face, ref, ideal in zip(faces, refs, oracle):
         out, inp = si_sdr(face.audio, ref), si_sdr(mixture, ref)
-        rows.append(dict(face=face.index, si_sdr=out, input_si_sdr=inp, si_sdr_imp=out - inp))
+        rows.append(dict(face=face.index, si_sdr=out, input_si_sdr=inp, si_sdr_imp=out - inp,
+                         oracle_irm_si_sdr_imp=si_sdr(ideal, ref) - inp))
     result = dict(model=str(args.model), video=str(args.video), n_faces=len(faces), seconds=duration,
                   threads=args.threads, device=args.device, rtf=total / duration, cpu_seconds_per_second=cpu / duration,
                   rtf_tracking=tracking.seconds / duration, rtf_model=inference.seconds / duration,
@@ -85,7 +92,7 @@ def main() -> None:
     print(f"{args.video} ({duration:.1f} s, {len(faces)} faces), model {args.model}")
     for row in rows:
         print(f"  face {row['face']}: SI-SDR {row['si_sdr']:6.2f} dB (input {row['input_si_sdr']:5.2f} dB, "
-              f"improvement {row['si_sdr_imp']:+.2f} dB)")
+              f"improvement {row['si_sdr_imp']:+.2f} dB; oracle IRM {row['oracle_irm_si_sdr_imp']:+.2f} dB)")
     print(f"  RTF {result['rtf']:.3f} on {args.device} x{args.threads} threads = tracking "
           f"{result['rtf_tracking']:.3f} + model {result['rtf_model']:.3f} + decode/crops {result['rtf_rest']:.3f}"
           f" (wall clock; CPU time of this process: {result['cpu_seconds_per_second']:.2f} s per second of video)")
