@@ -50,6 +50,7 @@ def build_model(conf: Conf) -> LookingToListen:
         n_src=conf["mixtures"]["n_src"],
         preset=conf["model"]["preset"],
         use_visual=conf["model"]["use_visual"],
+        mask_domain=conf["model"]["mask_domain"],
         sample_rate=conf["data"]["sample_rate"],
         fps=conf["data"]["fps"],
         lip_size=conf["visual"]["lip_size"],

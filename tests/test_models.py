@@ -137,6 +137,17 @@ def test_mask_is_unbounded_and_rotates_phase():
     assert torch.allclose(model(wav)[0, 0], wav[0] * 2 ** (1 / 0.3), rtol=1e-3, atol=1e-3)
 
 
+def test_linear_mask_domain_scales_the_plain_stft():
+    model = LookingToListen(n_src=2, mask_domain="linear", **TINY).eval()
+    wav = torch.randn(1, SR)
+    _set_constant_mask(model, 1.0, 0.0)
+    assert (model(wav, _lips(1, 2, 1.0)) - wav.unsqueeze(1)).abs().max() < 1e-4
+    _set_constant_mask(model, 2.0, 0.0)  # linear domain: the waveform is scaled by the mask itself
+    assert torch.allclose(model(wav)[0, 1], 2 * wav[0], atol=1e-4)
+    with pytest.raises(ValueError, match="valid: compressed, linear"):
+        LookingToListen(n_src=2, mask_domain="log", **TINY)
+
+
 def test_silence_gives_finite_gradients():
     model = LookingToListen(n_src=2, **TINY)
     loss = CompressedSpectrogramMSE()
@@ -277,5 +288,12 @@ def test_mismatching_package_gives_clear_error(tmp_path):
     torch.save({"state_dict": {}}, path)
     with pytest.raises(ValueError, match="not a model package"):
         load_model(path)
+    # packages from before mask_domain existed mask the compressed spectrogram, as they were trained
+    before = dict(package, model_args={k: v for k, v in package["model_args"].items() if k != "mask_domain"})
+    torch.save(before, path)
+    assert load_model(path).mask_domain == "compressed"
+    linear = LookingToListen(n_src=2, mask_domain="linear", **TINY)
+    torch.save(linear.serialize(), path)
+    assert load_model(path).mask_domain == "linear"
     with pytest.raises(FileNotFoundError, match="missing.pth"):
         load_model(tmp_path / "missing.pth")

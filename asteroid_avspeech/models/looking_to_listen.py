@@ -3,7 +3,7 @@
 mixture -> STFT -> power-law compression -> audio stream (dilated 2-D convs)
 faces   -> VisualEncoder -> visual stream (dilated 1-D convs) -> nearest upsampling to STFT frames
 concat -> BLSTM -> FC layers -> one unbounded complex ratio mask per speaker
-mask x compressed mixture spectrogram -> decompression -> iSTFT -> one waveform per speaker.
+mask x mixture spectrogram (compressed, then decompressed; or linear) -> iSTFT -> one waveform per speaker.
 """
 import copy
 from typing import Any, Dict, List, Optional
@@ -17,6 +17,9 @@ from .spectral import STFT, complex_mul, power_compress, power_decompress
 from .streams import AudioStream, VisualStream
 from ..video_routing import VideoSeparationMixin
 from .visual_encoder import VisualEncoder
+
+#: Where the masks apply: ``compressed`` (the paper) or ``linear`` (the plain STFT).
+MASK_DOMAINS = ("compressed", "linear")
 
 #: Visual frames may differ from ``audio_seconds * fps`` by at most this many frames.
 MAX_VISUAL_MISMATCH_FRAMES = 2
@@ -76,11 +79,16 @@ class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
     ``use_visual=False`` builds the audio-only baseline of the same network (train it with PIT).
 
     Masking: the mask is complex and unbounded (a plain linear output, no sigmoid/tanh), so
-    it can scale and rotate phase freely. It multiplies the power-law *compressed* mixture
-    spectrogram; the product is decompressed (``|Y|^(1/p)``, phase kept) before the iSTFT.
-    Masking in the compressed domain keeps the mask's dynamic range small (a magnitude ratio
-    ``r`` becomes ``r^p``); the paper's loss (MSE of compressed spectrograms) is then a loss
-    on the masked spectrogram itself, up to the STFT consistency projection.
+    it can scale and rotate phase freely. The network always *sees* the compressed
+    spectrogram; ``mask_domain`` says what the mask multiplies:
+
+    - ``"compressed"`` (the paper): the power-law compressed mixture spectrogram; the product
+      is decompressed (``|Y|^(1/p)``, phase kept) before the iSTFT. The mask's dynamic range
+      is small (a magnitude ratio ``r`` becomes ``r^p``) and the paper's loss (MSE of
+      compressed spectrograms) is a loss on the masked spectrogram itself, but a mask error
+      is raised to the power ``1/p`` (3.3) in the waveform.
+    - ``"linear"``: the plain mixture STFT, so the waveform is linear in the mask, which
+      suits a waveform loss (SI-SDR).
 
     Args:
         n_src: number of speakers (outputs); one visual stream input per speaker.
@@ -97,6 +105,7 @@ class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
         kernel_size: STFT window length (samples).
         stride: STFT hop (samples).
         power: power-law compression exponent.
+        mask_domain: what the masks multiply, one of :data:`MASK_DOMAINS` (see above).
         audio_channels: channels of the audio stream's hidden conv layers.
         audio_out_channels: channels of its last (1x1) layer.
         audio_kernels: ``[[k_time, k_freq], ...]`` of the audio stream's hidden layers.
@@ -128,6 +137,7 @@ class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
         kernel_size: int = 400,
         stride: int = 160,
         power: float = 0.3,
+        mask_domain: str = "compressed",
         audio_channels: Optional[int] = None,
         audio_out_channels: Optional[int] = None,
         audio_kernels: Optional[List[List[int]]] = None,
@@ -147,6 +157,8 @@ class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
             raise ValueError(f"Unknown preset {preset!r}; valid presets: {', '.join(PRESETS)}")
         if n_src < 1:
             raise ValueError(f"n_src must be >= 1, got {n_src}.")
+        if mask_domain not in MASK_DOMAINS:
+            raise ValueError(f"Unknown mask_domain {mask_domain!r}; valid: {', '.join(MASK_DOMAINS)}")
         given = dict(
             audio_channels=audio_channels, audio_out_channels=audio_out_channels,
             audio_kernels=audio_kernels, audio_dilations=audio_dilations,
@@ -165,6 +177,7 @@ class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
         self.lip_size = int(lip_size)
         self.lip_scale = float(lip_scale)
         self.power = float(power)
+        self.mask_domain = mask_domain
         self.stft_args = dict(n_filters=n_filters, kernel_size=kernel_size, stride=stride)
 
         self.stft = STFT(n_filters, kernel_size, stride, sample_rate=sample_rate)
@@ -272,9 +285,9 @@ class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
         return masks.permute(0, 2, 3, 1, 4)
 
     @staticmethod
-    def apply_masks(comp_spec: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    def apply_masks(spec: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
         """Complex product ``(batch, n_src, 2, frames, freq)`` x ``(batch, 2, frames, freq)``."""
-        return complex_mul(masks, comp_spec.unsqueeze(1))
+        return complex_mul(masks, spec.unsqueeze(1))
 
     def forward(self, wav: torch.Tensor, visual: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Separate the voices of the given faces.
@@ -298,9 +311,13 @@ class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
             return self.forward_wav(wav, visual)
         wav = self._as_batch_time(wav)
         batch, time = wav.shape
-        comp_spec = power_compress(self.stft(wav), self.power)
+        spec = self.stft(wav)
+        comp_spec = power_compress(spec, self.power)
         masks = self.estimate_masks(comp_spec, visual, time)
-        est = power_decompress(self.apply_masks(comp_spec, masks), self.power)
+        if self.mask_domain == "linear":
+            est = self.apply_masks(spec, masks)
+        else:
+            est = power_decompress(self.apply_masks(comp_spec, masks), self.power)
         est = self.stft.inverse(est.flatten(0, 1), time)
         return est.reshape(batch, self.n_src, time)
 
@@ -331,6 +348,7 @@ class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
             lip_size=self.lip_size,
             lip_scale=self.lip_scale,
             power=self.power,
+            mask_domain=self.mask_domain,
             **self.stft_args,
             **copy.deepcopy(self.sizes),
         )
