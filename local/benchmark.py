@@ -19,7 +19,16 @@ from pathlib import Path
 import torch
 
 from asteroid_avspeech.benchmark import precision_delta, run_benchmark, to_markdown
+from asteroid_avspeech.config import load_conf
 from asteroid_avspeech.io_utils import atomic_path
+
+#: Options whose default is the recipe's setting: option -> (conf section, key).
+_CONF_DEFAULTS = {
+    "batch_size": ("training", "batch_size"),
+    "segment": ("training", "segment"),
+    "detect_every": ("visual", "detect_every"),
+    "lip_size": ("visual", "lip_size"),
+}
 
 
 def main() -> None:
@@ -28,11 +37,13 @@ def main() -> None:
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--out", type=Path, help="JSON results file")
     parser.add_argument("--presets", default="small,paper", help="comma-separated model presets")
-    parser.add_argument("--batch-size", type=int, default=8, help="training batch size to measure (besides batch 1)")
-    parser.add_argument("--segment", type=float, default=2.0, help="seconds per item (conf.yml segment)")
+    parser.add_argument("--conf", type=Path, default=Path("conf.yml"),
+                        help="recipe conf: defaults of --batch-size, --segment, --detect-every, --lip-size")
+    parser.add_argument("--batch-size", type=int, help="training batch size to measure besides batch 1 (conf: batch_size)")
+    parser.add_argument("--segment", type=float, help="seconds per item (conf: segment)")
     parser.add_argument("--clip-seconds", type=float, default=3.0, help="clip length for data prep and inference")
-    parser.add_argument("--detect-every", type=int, default=10, help="stage-2 keyframe interval (conf.yml detect_every)")
-    parser.add_argument("--lip-size", type=int, default=64, help="lip crop side (conf.yml lip_size)")
+    parser.add_argument("--detect-every", type=int, help="stage-2 keyframe interval (conf: detect_every)")
+    parser.add_argument("--lip-size", type=int, help="lip crop side (conf: lip_size)")
     parser.add_argument("--repeats", type=int, help="timed runs per measurement (default 3, --quick 1)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile (paper preset)")
@@ -42,6 +53,10 @@ def main() -> None:
     parser.add_argument("--precision", default="bf16", help="optimised precision for --precision-check")
     parser.add_argument("--n-items", type=int, help="--precision-check: only the first N mixtures")
     args = parser.parse_args()
+    conf = load_conf(args.conf)
+    for option, (section, key) in _CONF_DEFAULTS.items():
+        if getattr(args, option) is None:
+            setattr(args, option, conf[section][key])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.device == "cuda" and not torch.cuda.is_available():
         sys.exit("error: --device cuda but CUDA is not available here; use --device cpu")

@@ -66,7 +66,7 @@ class VisualConfig:
     """
 
     fps: float = DEFAULT_FPS
-    lip_size: int = 64
+    lip_size: int = 16
     lip_scale: float = 1.3
     detect_every: int = 10
     max_missing_ratio: float = 0.2

@@ -131,7 +131,7 @@ class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
         use_visual: bool = True,
         sample_rate: float = 16000.0,
         fps: float = 25.0,
-        lip_size: int = 64,
+        lip_size: int = 16,
         lip_scale: float = 1.3,
         n_filters: int = 512,
         kernel_size: int = 400,

@@ -51,7 +51,7 @@ def _stage2(path: Path, hint: Tuple[float, float], tracker: FaceTracker, lip_siz
 def benchmark_tracking(
     clips: Sequence[Tuple[Path, Tuple[float, float]]],
     detect_every: int = 10,
-    lip_size: int = 64,
+    lip_size: int = 16,
     fps: float = DEFAULT_FPS,
     detector: Optional[FaceDetector] = None,
     repeats: int = 1,
