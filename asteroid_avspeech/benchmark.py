@@ -520,7 +520,7 @@ def precision_delta(model: LookingToListen, dataset, precision: str = "bf16", n_
 
 # ---------------------------------------------------------------------------- the whole run
 def run_benchmark(device: str = "cpu", quick: bool = False, presets: Sequence[str] = ("small", "paper"),
-                  batch_size: int = 8, segment: float = 2.0, clip_seconds: float = 3.0,
+                  batch_size: int = 4, segment: float = 2.0, clip_seconds: float = 3.0,
                   detect_every: int = 10, lip_size: int = 16, repeats: Optional[int] = None,
                   threads: Optional[int] = None, with_compile: bool = False,
                   workdir: Optional[Path] = None) -> Dict[str, Any]:
