@@ -44,6 +44,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .models.fast_inference import PRECISIONS, cpu_has_bf16, inference_context
 from .models.looking_to_listen import LookingToListen
+from .video.crops import LIP_SIZE
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +152,8 @@ def random_inputs(model: LookingToListen, batch: int, seconds: float, device: st
     frames = max(1, round(seconds * model.fps))
     wav = 0.1 * torch.randn(batch, time_, generator=gen)
     if model.sizes["visual_kind"] == "lips":
-        visual = torch.randint(1, 256, (batch, model.n_src, frames, model.lip_size, model.lip_size), generator=gen, dtype=torch.uint8)
+        shape = (batch, model.n_src, frames, model.lip_size, model.lip_size)
+        visual = torch.randint(1, 256, shape, generator=gen, dtype=torch.uint8)
     else:
         visual = torch.randn(batch, model.n_src, frames, model.sizes["visual_in_dim"], generator=gen)
     return wav.to(device), visual.to(device)
@@ -434,7 +436,7 @@ def stage0_speed(workdir: Path, n_clips: int, seconds: float = 3.0, size: int = 
             "corpus": str(corpus), "clip_ids": [job.clip_id for job in jobs]}
 
 
-def stage2_speed(corpus: Path, clip_ids: Sequence[str], detect_every: int = 10, lip_size: int = 16,
+def stage2_speed(corpus: Path, clip_ids: Sequence[str], detect_every: int = 10, lip_size: int = LIP_SIZE,
                  repeats: int = 1) -> Dict[str, Any]:
     """Stage 2 (decode, keyframe tracking, lip crops) against MTCNN on every frame, same clips.
 
@@ -521,7 +523,7 @@ def precision_delta(model: LookingToListen, dataset, precision: str = "bf16", n_
 # ---------------------------------------------------------------------------- the whole run
 def run_benchmark(device: str = "cpu", quick: bool = False, presets: Sequence[str] = ("small", "paper"),
                   batch_size: int = 4, segment: float = 2.0, clip_seconds: float = 3.0,
-                  detect_every: int = 10, lip_size: int = 16, repeats: Optional[int] = None,
+                  detect_every: int = 10, lip_size: int = LIP_SIZE, repeats: Optional[int] = None,
                   threads: Optional[int] = None, with_compile: bool = False,
                   workdir: Optional[Path] = None) -> Dict[str, Any]:
     """Everything, in one run: machine, matmul rate, model table, fast inference, data prep, RTF.

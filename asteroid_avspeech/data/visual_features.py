@@ -36,7 +36,7 @@ from tqdm import tqdm
 
 from ..audio import fit_length
 from ..io_utils import TEMP_DIR_PREFIX, atomic_dir, atomic_path
-from ..video.crops import crop_tracks
+from ..video.crops import LIP_SIZE, crop_tracks
 from ..video.decode import DEFAULT_FPS, VideoReadError, iter_frame_chunks
 from ..video.embeddings import EMBEDDING_DIM, FaceEmbedder, load_face_embedder
 from ..video.faces import FaceDetector, FaceTracker
@@ -66,7 +66,7 @@ class VisualConfig:
     """
 
     fps: float = DEFAULT_FPS
-    lip_size: int = 16
+    lip_size: int = LIP_SIZE
     lip_scale: float = 1.3
     detect_every: int = 10
     max_missing_ratio: float = 0.2

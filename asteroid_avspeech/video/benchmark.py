@@ -12,7 +12,7 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .crops import crop_tracks, mouth_centre
+from .crops import LIP_SIZE, crop_tracks, mouth_centre
 from .decode import DEFAULT_FPS, iter_frame_chunks
 from .faces import FaceDetector, FaceTrack, FaceTracker
 
@@ -51,7 +51,7 @@ def _stage2(path: Path, hint: Tuple[float, float], tracker: FaceTracker, lip_siz
 def benchmark_tracking(
     clips: Sequence[Tuple[Path, Tuple[float, float]]],
     detect_every: int = 10,
-    lip_size: int = 16,
+    lip_size: int = LIP_SIZE,
     fps: float = DEFAULT_FPS,
     detector: Optional[FaceDetector] = None,
     repeats: int = 1,

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 LEFT_EYE, RIGHT_EYE, NOSE, MOUTH_LEFT, MOUTH_RIGHT = range(5)
 FACE_SIZE = 160
+#: Default side of the lip crops (conf.yml ``visual.lip_size``): enough for the generated mouths.
+LIP_SIZE = 16
 
 
 def _warp(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
