@@ -51,6 +51,7 @@ def build_model(conf: Conf) -> LookingToListen:
         preset=conf["model"]["preset"],
         use_visual=conf["model"]["use_visual"],
         mask_domain=conf["model"]["mask_domain"],
+        fusion=conf["model"]["fusion"],
         sample_rate=conf["data"]["sample_rate"],
         fps=conf["data"]["fps"],
         lip_size=conf["visual"]["lip_size"],

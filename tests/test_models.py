@@ -235,6 +235,32 @@ def test_audio_only_variant():
         model(torch.randn(1, SR), _lips(1, 2, 1.0))
 
 
+def test_per_speaker_fusion_shares_one_network_across_faces():
+    torch.manual_seed(0)
+    model = LookingToListen(n_src=2, fusion="per_speaker", **TINY).eval()
+    joint = LookingToListen(n_src=2, **TINY)
+    n_freqs = model.stft.n_freqs
+    assert model.mask_layer.out_features == 2 * n_freqs  # one face's mask per pass
+    assert joint.mask_layer.out_features == 2 * 2 * n_freqs
+    assert model.blstm.input_size == joint.blstm.input_size  # this face + the others' mean, for 2
+    wav, lips = torch.randn(1, SR), _lips(1, 2, 1.0)
+    out = model.forward_wav(wav, lips)
+    assert out.shape == (1, 2, SR)
+    no_faces = model.forward_wav(wav)  # the output embeddings keep the outputs apart
+    assert not torch.allclose(no_faces[:, 0], no_faces[:, 1], atol=1e-4)
+    with torch.no_grad():
+        model.output_embedding.zero_()
+    # without output embeddings the network is the same for every face: swapping the faces
+    # swaps the outputs exactly
+    assert torch.allclose(model.forward_wav(wav, lips.flip(1)), model.forward_wav(wav, lips).flip(1), atol=1e-5)
+    for n_src in (1, 3):
+        many = LookingToListen(n_src=n_src, fusion="per_speaker", **TINY)
+        assert many(wav, _lips(1, n_src, 1.0)).shape == (1, n_src, SR)
+    assert LookingToListen(n_src=2, use_visual=False, fusion="per_speaker", **TINY).fusion == "joint"
+    with pytest.raises(ValueError, match="joint, per_speaker"):
+        LookingToListen(n_src=2, fusion="early", **TINY)
+
+
 def _plain_types_only(value):
     if isinstance(value, dict):
         return all(_plain_types_only(v) for v in value.values())
@@ -295,5 +321,15 @@ def test_mismatching_package_gives_clear_error(tmp_path):
     linear = LookingToListen(n_src=2, mask_domain="linear", **TINY)
     torch.save(linear.serialize(), path)
     assert load_model(path).mask_domain == "linear"
+    # ... and from before fusion existed, fuse jointly
+    before = dict(package, model_args={k: v for k, v in package["model_args"].items() if k != "fusion"})
+    torch.save(before, path)
+    assert load_model(path).fusion == "joint"
+    per_speaker = LookingToListen(n_src=2, fusion="per_speaker", **TINY)
+    torch.save(per_speaker.serialize(), path)
+    loaded = load_model(path)
+    wav, lips = torch.randn(1, SR), _lips(1, 2, 1.0)
+    assert loaded.fusion == "per_speaker"
+    assert torch.equal(loaded.forward_wav(wav, lips), per_speaker.forward_wav(wav, lips))
     with pytest.raises(FileNotFoundError, match="missing.pth"):
         load_model(tmp_path / "missing.pth")

@@ -3,6 +3,7 @@
 mixture -> STFT -> power-law compression -> audio stream (dilated 2-D convs)
 faces   -> VisualEncoder -> visual stream (dilated 1-D convs) -> nearest upsampling to STFT frames
 concat -> BLSTM -> FC layers -> one unbounded complex ratio mask per speaker
+          (all speakers at once, the paper; or once per face with shared weights)
 mask x mixture spectrogram (compressed, then decompressed; or linear) -> iSTFT -> one waveform per speaker.
 """
 import copy
@@ -20,6 +21,9 @@ from .visual_encoder import VisualEncoder
 
 #: Where the masks apply: ``compressed`` (the paper) or ``linear`` (the plain STFT).
 MASK_DOMAINS = ("compressed", "linear")
+
+#: How audio and faces are fused into masks: ``joint`` (the paper) or ``per_speaker``.
+FUSIONS = ("joint", "per_speaker")
 
 #: Visual frames may differ from ``audio_seconds * fps`` by at most this many frames.
 MAX_VISUAL_MISMATCH_FRAMES = 2
@@ -90,6 +94,15 @@ class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
     - ``"linear"``: the plain mixture STFT, so the waveform is linear in the mask, which
       suits a waveform loss (SI-SDR).
 
+    Fusion: with ``fusion="joint"`` (the paper) one BLSTM reads the audio features and every
+    face's visual features and its FC layers output all ``n_src`` masks at once, so the network
+    learns the mapping "face k -> mask k" once per output slot. With ``"per_speaker"`` the
+    same BLSTM + FC layers run once per face (shared weights) on the audio features, that
+    face's features and the mean of the other faces' features, and output that face's mask:
+    every mixture trains the one extraction network ``n_src`` times. A learned embedding per
+    output is added to its face features, so outputs still differ when faces are missing.
+    Audio-only models (``use_visual=False``) have no faces to run per and are always joint.
+
     Args:
         n_src: number of speakers (outputs); one visual stream input per speaker.
         preset: size preset, one of :data:`PRESETS` (``"paper"`` or ``"small"``). Every size
@@ -106,6 +119,7 @@ class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
         stride: STFT hop (samples).
         power: power-law compression exponent.
         mask_domain: what the masks multiply, one of :data:`MASK_DOMAINS` (see above).
+        fusion: one of :data:`FUSIONS` (see above).
         audio_channels: channels of the audio stream's hidden conv layers.
         audio_out_channels: channels of its last (1x1) layer.
         audio_kernels: ``[[k_time, k_freq], ...]`` of the audio stream's hidden layers.
@@ -138,6 +152,7 @@ class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
         stride: int = 160,
         power: float = 0.3,
         mask_domain: str = "compressed",
+        fusion: str = "joint",
         audio_channels: Optional[int] = None,
         audio_out_channels: Optional[int] = None,
         audio_kernels: Optional[List[List[int]]] = None,
@@ -159,6 +174,8 @@ class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
             raise ValueError(f"n_src must be >= 1, got {n_src}.")
         if mask_domain not in MASK_DOMAINS:
             raise ValueError(f"Unknown mask_domain {mask_domain!r}; valid: {', '.join(MASK_DOMAINS)}")
+        if fusion not in FUSIONS:
+            raise ValueError(f"Unknown fusion {fusion!r}; valid: {', '.join(FUSIONS)}")
         given = dict(
             audio_channels=audio_channels, audio_out_channels=audio_out_channels,
             audio_kernels=audio_kernels, audio_dilations=audio_dilations,
@@ -178,6 +195,7 @@ class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
         self.lip_scale = float(lip_scale)
         self.power = float(power)
         self.mask_domain = mask_domain
+        self.fusion = fusion if use_visual else "joint"
         self.stft_args = dict(n_filters=n_filters, kernel_size=kernel_size, stride=stride)
 
         self.stft = STFT(n_filters, kernel_size, stride, sample_rate=sample_rate)
@@ -197,7 +215,13 @@ class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
                 sizes["visual_feat_dim"], sizes["visual_channels"],
                 sizes["visual_kernels"], sizes["visual_dilations"],
             )
-            fusion_dim += n_src * self.visual_stream.out_channels
+            visual_dim = self.visual_stream.out_channels
+            if self.fusion == "per_speaker":
+                fusion_dim += 2 * visual_dim  # this face, the mean of the others
+                self.output_embedding = nn.Parameter(0.1 * torch.randn(n_src, visual_dim))
+            else:
+                fusion_dim += n_src * visual_dim
+        masks_per_pass = 1 if self.fusion == "per_speaker" else n_src
         self.blstm = nn.LSTM(fusion_dim, sizes["lstm_hidden"], batch_first=True, bidirectional=True)
         layers: List[nn.Module] = []
         in_dim = 2 * sizes["lstm_hidden"]
@@ -208,7 +232,7 @@ class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
         # Unbounded complex mask: no output non-linearity. (Starting every mask at an equal
         # share of the mixture was tried: with the compressed-spectrogram loss it trained
         # worse, val loss 0.0089 vs 0.0069 after 520 steps, so the default init stays.)
-        self.mask_layer = nn.Linear(in_dim, n_src * 2 * n_freqs)
+        self.mask_layer = nn.Linear(in_dim, masks_per_pass * 2 * n_freqs)
 
     # ----------------------------------------------------------------------------- shapes
     def _as_batch_time(self, wav: torch.Tensor) -> torch.Tensor:
@@ -270,19 +294,33 @@ class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
             torch.Tensor: ``(batch, n_src, 2, frames, freq)``, real and imaginary parts.
         """
         batch, _, frames, freqs = comp_spec.shape
-        fused = self.audio_stream(comp_spec)  # (batch, frames, audio_out * freq)
-        if self.use_visual:
-            vis = self.visual_features(visual, time, batch, comp_spec.device)
-            index = self._upsample_indices(vis.shape[2], frames, comp_spec.device)
-            vis = vis[:, :, index]  # (batch, n_src, frames, channels)
+        audio = self.audio_stream(comp_spec)  # (batch, frames, audio_out * freq)
+        if not self.use_visual:
+            if visual is not None:
+                raise ValueError("This model is audio-only (use_visual=False): pass visual=None.")
+            return self._masks_joint(audio, batch, frames, freqs)
+        vis = self.visual_features(visual, time, batch, comp_spec.device)
+        index = self._upsample_indices(vis.shape[2], frames, comp_spec.device)
+        vis = vis[:, :, index]  # (batch, n_src, frames, channels)
+        if self.fusion == "joint":
             vis = vis.permute(0, 2, 1, 3).reshape(batch, frames, -1)
-            fused = torch.cat([fused, vis], dim=-1)
-        elif visual is not None:
-            raise ValueError("This model is audio-only (use_visual=False): pass visual=None.")
-        hidden, _ = self.blstm(fused)
-        masks = self.mask_layer(self.fc(hidden))  # (batch, frames, n_src * 2 * freq)
-        masks = masks.reshape(batch, frames, self.n_src, 2, freqs)
+            return self._masks_joint(torch.cat([audio, vis], dim=-1), batch, frames, freqs)
+        vis = vis + self.output_embedding[:, None]
+        others = (vis.sum(1, keepdim=True) - vis) / max(1, self.n_src - 1)
+        audio = audio.unsqueeze(1).expand(-1, self.n_src, -1, -1)
+        fused = torch.cat([audio, vis, others], dim=-1).flatten(0, 1)  # (batch * n_src, frames, dim)
+        masks = self._mask_network(fused).reshape(batch, self.n_src, frames, 2, freqs)
+        return masks.permute(0, 1, 3, 2, 4)
+
+    def _masks_joint(self, fused: torch.Tensor, batch: int, frames: int, freqs: int) -> torch.Tensor:
+        """``(batch, frames, dim)`` -> every mask at once, ``(batch, n_src, 2, frames, freq)``."""
+        masks = self._mask_network(fused).reshape(batch, frames, self.n_src, 2, freqs)
         return masks.permute(0, 2, 3, 1, 4)
+
+    def _mask_network(self, fused: torch.Tensor) -> torch.Tensor:
+        """BLSTM, FC layers and the linear mask layer: ``(n, frames, dim)`` -> ``(n, frames, out)``."""
+        hidden, _ = self.blstm(fused)
+        return self.mask_layer(self.fc(hidden))
 
     @staticmethod
     def apply_masks(spec: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
@@ -349,6 +387,7 @@ class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
             lip_scale=self.lip_scale,
             power=self.power,
             mask_domain=self.mask_domain,
+            fusion=self.fusion,
             **self.stft_args,
             **copy.deepcopy(self.sizes),
         )
