@@ -24,6 +24,12 @@ def resample(audio: np.ndarray, orig_rate: int, sample_rate: int) -> np.ndarray:
     return AF.resample(torch.from_numpy(np.ascontiguousarray(audio)), orig_rate, sample_rate).numpy()
 
 
+def change_speed(audio: np.ndarray, speed: float, sample_rate: int) -> np.ndarray:
+    """Play ``audio`` ``(time,)`` ``speed`` times faster, tempo and pitch together (Kaldi's
+    speed perturbation): ``(round(time / speed),)`` samples, resampled with :func:`resample`."""
+    return resample(audio, round(sample_rate * speed), sample_rate)
+
+
 def fit_length(array: np.ndarray, length: int) -> np.ndarray:
     """Trim or zero-pad ``array`` along its first axis to exactly ``length`` items."""
     if len(array) >= length:

@@ -72,7 +72,8 @@ def build_datasets(conf: Conf) -> Tuple[AVSpeechDataset, AVSpeechDataset]:
     # seed=None: each epoch draws new mixtures from torch's generator, which
     # pl.seed_everything(workers=True) makes reproducible (also with persistent workers).
     train = AVSpeechDataset(split="train", segment=conf["training"]["segment"],
-                            snr_range=conf["mixtures"]["snr_range"], seed=None, **common)
+                            snr_range=conf["mixtures"]["snr_range"],
+                            speeds=conf["training"]["speed_perturbation"], seed=None, **common)
     # validation mixtures are cut to the training segment so that batches have one length
     val = AVSpeechDataset(split="val", condition=f"{conf['mixtures']['n_src']}S_clean",
                           segment=conf["training"]["segment"], **common)

@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from asteroid_avspeech.audio import change_speed, fit_length
 from asteroid_avspeech.data import layout
 from asteroid_avspeech.data.dataset import AVSpeechDataset
 from asteroid_avspeech.data.manifests import make_mixtures, read_source
@@ -48,6 +49,28 @@ def test_audio_and_video_crops_aligned(mixtures):
             level = np.abs(source).reshape(-1, SR // FPS).mean(1)  # one value per video frame
             np.testing.assert_allclose(level / level[0], (np.arange(10) + first + 1) / (first + 1), rtol=2e-3)
             assert np.array_equal(lips[:, 0, 0], np.arange(first, first + 10))
+
+
+@pytest.mark.parametrize("speed", [0.8, 1.25])
+def test_speed_perturbation_keeps_voice_and_lips_in_sync(mixtures, speed):
+    """A source played ``speed`` times faster starts at its first lip frame, and its lips advance
+    ``speed`` frames per output frame."""
+    dataset = AVSpeechDataset(mixtures, "train", "2S_clean", segment=0.4, seed=1, speeds=(speed,), return_id=True)
+    for idx in range(4):
+        mixture, sources, visual, item_id = dataset[idx]
+        assert mixture.shape == (SR * 2 // 5,) and torch.equal(mixture, sources.sum(0))
+        for clip_id, source, lips in zip(item_id.split("+"), sources.numpy(), visual.numpy()):
+            first = int(lips[0, 0, 0])
+            assert np.array_equal(lips[:, 0, 0], first + np.floor(np.arange(10) * speed))
+            span = round(len(source) * speed)
+            expected = fit_length(change_speed(read_source(mixtures.parent, clip_id, span, first * SR // FPS),
+                                               speed, SR), len(source))  # fmt: skip
+            assert np.corrcoef(source, expected)[0, 1] > 0.999
+    both = AVSpeechDataset(mixtures, "train", "2S_clean", segment=0.4, seed=1, speeds=(0.8, 1.25))
+    steps = {int(np.diff(both[idx][2][0, :, 0, 0].numpy()).max()) for idx in range(8)}
+    assert steps == {1, 2}  # 0.8: lips advance at most 1 frame per frame; 1.25: sometimes 2
+    with pytest.raises(ValueError, match="speed factors"):
+        AVSpeechDataset(mixtures, "train", "2S_clean", speeds=(0.0, 1.0))
 
 
 def test_training_mixtures_seeded_per_epoch(mixtures):

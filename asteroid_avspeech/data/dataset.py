@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..audio import load_audio
+from ..audio import change_speed, fit_length, load_audio
 from .manifests import (
     AVSPEECH_LICENSE,
     draw_distinct_groups,
@@ -26,7 +26,9 @@ class AVSpeechDataset(Dataset):
 
     ``split="train"`` draws mixtures on the fly from ``train_clips.csv``: item ``idx`` mixes clip
     ``idx`` with clips of ``n_src - 1`` other speaker groups, random aligned crops, random relative
-    levels in ``snr_range`` and (noisy conditions) a random noise excerpt. With an integer ``seed``
+    levels in ``snr_range``, a speed drawn from ``speeds`` per source (its audio resampled and its
+    video frames picked at that speed, so lips and voice stay in sync) and (noisy conditions) a
+    random noise excerpt. With an integer ``seed``
     an item depends only on ``(seed, epoch, idx)``: call :meth:`set_epoch` every epoch for new
     mixtures (with non-persistent DataLoader workers). With ``seed=None`` every access draws a new
     mixture from torch's random generator (reproducible under ``torch.manual_seed`` /
@@ -46,6 +48,8 @@ class AVSpeechDataset(Dataset):
         data_dir: data root with ``audio/`` and ``visual/`` (default: parent of ``mixtures_dir``).
         noise_dir: noise folder (default: the one recorded by stage 3 in ``infos.json``).
         n_mixtures: training items per epoch (default: number of training clips).
+        speeds: training only: speed factors drawn per source (e.g. ``(0.9, 1.0, 1.1)``: a voice
+            10 % lower and slower, unchanged, 10 % higher and faster); ``(1.0,)`` = no perturbation.
         return_id: also return the mixture id (val/test) or the ``+``-joined clip ids (train).
 
     Items: ``(mixture (time,), sources (n_src, time), visual)`` float32 audio, with
@@ -72,6 +76,7 @@ class AVSpeechDataset(Dataset):
         noise_factor: float = 0.3,
         peak: float = 0.99,
         n_mixtures: Optional[int] = None,
+        speeds: Sequence[float] = (1.0,),
         seed: Optional[int] = 0,
         return_id: bool = False,
     ):
@@ -89,6 +94,9 @@ class AVSpeechDataset(Dataset):
         self.sample_rate, self.fps = sample_rate, fps
         self.snr_range, self.ref_db, self.noise_factor, self.peak = tuple(snr_range), ref_db, noise_factor, peak
         self.seed, self.epoch, self.return_id = seed, 0, return_id
+        if not speeds or min(speeds) <= 0:
+            raise ValueError(f"speeds must be positive speed factors, got {speeds!r}")
+        self.speeds = tuple(float(speed) for speed in speeds)
         self.seg_frames = None if segment is None else max(1, round(segment * fps))
         self.seg_len = None if segment is None else round(self.seg_frames * sample_rate / fps)
         infos_file = self.mixtures_dir / "infos.json"
@@ -168,29 +176,38 @@ class AVSpeechDataset(Dataset):
         if not 0 <= idx < len(self):
             raise IndexError(f"item {idx} of a dataset of {len(self)}")
         if self.split == "train":
-            mixture, sources, clip_ids, frame_offsets = self._train_item(idx)
+            mixture, sources, clip_ids, frames = self._train_item(idx)
             item_id = "+".join(clip_ids)
         else:
-            mixture, sources, clip_ids, frame_offsets = self._fixed_item(idx)
+            mixture, sources, clip_ids, frames = self._fixed_item(idx)
             item_id = self.mixture_id(idx)
-        n_frames = round(mixture.shape[-1] * self.fps / self.sample_rate)
-        visual = np.stack([self._load_visual(c, f, n_frames) for c, f in zip(clip_ids, frame_offsets)])
+        visual = np.stack([self._load_visual(c, f) for c, f in zip(clip_ids, frames)])
         out = (torch.from_numpy(mixture), torch.from_numpy(sources), torch.from_numpy(visual))
         return out + (item_id,) if self.return_id else out
 
-    def _train_item(self, idx: int) -> Tuple[np.ndarray, np.ndarray, List[str], List[int]]:
+    def _n_frames(self, length: int) -> int:
+        return round(length * self.fps / self.sample_rate)
+
+    def _train_item(self, idx: int) -> Tuple[np.ndarray, np.ndarray, List[str], List[np.ndarray]]:
         seed = [self.seed, self.epoch, idx] if self.seed is not None else int(torch.randint(2**62, ()).item())
         rng = np.random.default_rng(seed)
         first = self.clips[idx % len(self.clips)]
         others = draw_distinct_groups(rng, self.groups, self.n_src - 1, exclude=self.group_of[first])
         clip_ids = [first] + [self.by_group[g][rng.integers(len(self.by_group[g]))] for g in others]
         length = self.seg_len if self.seg_len is not None else min(self.n_samples[c] for c in clip_ids)
-        frame_offsets, sources = [], []
+        frames, sources = [], []
         for clip_id in clip_ids:
-            max_frame = int((self.n_samples[clip_id] - length) * self.fps // self.sample_rate)
-            frame_offsets.append(int(rng.integers(max_frame + 1)))
-            offset = round(frame_offsets[-1] * self.sample_rate / self.fps)
-            sources.append(read_source(self.data_dir, clip_id, length, offset))
+            speed = float(rng.choice(self.speeds)) if len(self.speeds) > 1 else self.speeds[0]
+            span = round(length * speed)  # samples of the clip that become `length` samples
+            if span > self.n_samples[clip_id]:
+                speed, span = 1.0, length
+            max_frame = int((self.n_samples[clip_id] - span) * self.fps // self.sample_rate)
+            first_frame = int(rng.integers(max_frame + 1))
+            audio = read_source(self.data_dir, clip_id, span, round(first_frame * self.sample_rate / self.fps))
+            if speed != 1.0:
+                audio = fit_length(change_speed(audio, speed, self.sample_rate), length)
+            sources.append(audio)
+            frames.append(first_frame + np.floor(np.arange(self._n_frames(length)) * speed).astype(np.int64))
         sources = np.stack(sources)
         gains = source_gains(rms(sources), draw_relative_levels(rng, self.n_src, self.snr_range), self.ref_db)
         noise, n_gain = None, 0.0
@@ -200,9 +217,9 @@ class AVSpeechDataset(Dataset):
             noise = loop_to_length(full, length, int(rng.integers(len(full))))
             n_gain = noise_gain(float(rms(noise)), self.ref_db, self.noise_factor)
         mixture, scaled, _, _ = mix(sources, gains, noise, n_gain, peak=self.peak)
-        return mixture, scaled, clip_ids, frame_offsets
+        return mixture, scaled, clip_ids, frames
 
-    def _fixed_item(self, idx: int) -> Tuple[np.ndarray, np.ndarray, List[str], List[int]]:
+    def _fixed_item(self, idx: int) -> Tuple[np.ndarray, np.ndarray, List[str], List[np.ndarray]]:
         row = self.mixtures[idx]
         clip_ids = [row[f"clip_{i + 1}"] for i in range(self.n_src)]
         full_length = self._length(row)
@@ -212,22 +229,18 @@ class AVSpeechDataset(Dataset):
         mixture, scaled, _, _ = mix(sources, gains, noise, float(row["noise_gain"]), scale=float(row["scale"]))
         if self.seg_len is not None:
             mixture, scaled = mixture[: self.seg_len], scaled[:, : self.seg_len]
-        return mixture, scaled, clip_ids, [0] * self.n_src
+        return mixture, scaled, clip_ids, [np.arange(self._n_frames(mixture.shape[-1]))] * self.n_src
 
     def _noise(self, name: str) -> np.ndarray:
         if name not in self._noise_cache:
             self._noise_cache[name] = load_audio(self.noise_dir / name, self.sample_rate)
         return self._noise_cache[name]
 
-    def _load_visual(self, clip_id: str, frame_offset: int, n_frames: int) -> np.ndarray:
-        """``n_frames`` visual frames of ``clip_id`` from ``frame_offset`` (memory-mapped, zero-padded)."""
+    def _load_visual(self, clip_id: str, frames: np.ndarray) -> np.ndarray:
+        """The visual frames ``frames`` (increasing indices) of ``clip_id``; frames past the end are zeros."""
         array = np.load(self._visual_file(clip_id), mmap_mode="r")
-        crop = np.asarray(array[frame_offset : frame_offset + n_frames])
-        if self.visual == "embeddings":
-            crop = crop.astype(np.float32)
-        if len(crop) < n_frames:
-            crop = np.concatenate([crop, np.zeros((n_frames - len(crop),) + array.shape[1:], crop.dtype)])
-        return crop
+        crop = fit_length(np.asarray(array[frames[frames < len(array)]]), len(frames))
+        return crop.astype(np.float32) if self.visual == "embeddings" else crop
 
     def get_infos(self) -> Dict[str, object]:
         """Dataset infos (for publishing models): ``dataset``, ``task`` and ``licenses``."""
