@@ -29,12 +29,25 @@ def publish(exp_dir: Path, conf: Conf, condition: str) -> Path:
     return exp_dir / "publish_dir" / "model.pth"
 
 
+def experiment_label(tag: str, condition: str, conf: Conf) -> str:
+    """What a results row was trained and tested with, e.g. ``l2l, synthetic corpus, preset small,
+    audio-visual (per_speaker fusion), compressed masks, loss si_sdr, speeds 0.9/1/1.1, 3200 steps, 2S_clean``."""
+    model, training = conf["model"], conf["training"]
+    inputs = f"audio-visual ({model['fusion']} fusion)" if model["use_visual"] else "audio-only"
+    parts = [tag, f"{conf['corpus']['corpus']} corpus", f"preset {model['preset']}", inputs,
+             f"{model['mask_domain']} masks", f"loss {training['loss']}"]
+    speeds = list(training.get("speed_perturbation") or [1.0])
+    if speeds != [1.0]:
+        parts.append("speeds " + "/".join(f"{speed:g}" for speed in speeds))
+    if training.get("max_steps"):
+        parts.append(f"{training['max_steps']} steps")
+    return ", ".join(parts + [condition])
+
+
 def results_rows(tag: str, condition: str, metrics: Dict[str, float], conf: Conf) -> str:
     """Markdown rows (metric, paper, ours) for one evaluated experiment."""
     paper = PAPER_SDR_IMP.get(condition)
-    inputs = "audio-visual" if conf["model"]["use_visual"] else "audio-only"
-    setting = (f"{tag}, {conf['corpus']['corpus']} corpus, preset {conf['model']['preset']}, {inputs}, "
-               f"loss {conf['training']['loss']}, {condition}")
+    setting = experiment_label(tag, condition, conf)
     rows = [f"| {setting} | SDRi (dB) | {paper if paper is not None else '-'} | {metrics.get('sdr_imp', float('nan')):.2f} |",
             f"| {setting} | SI-SDRi (dB) | - | {metrics.get('si_sdr_imp', float('nan')):.2f} |"]
     for key, label in (("stoi", "STOI"), ("pesq", "PESQ"),

@@ -10,6 +10,9 @@ import torch
 import yaml
 from asteroid.models import BaseModel
 
+from asteroid_avspeech.config import load_conf
+from asteroid_avspeech.publish import experiment_label
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -70,7 +73,20 @@ def test_publish_and_results(recipe_run):
     published = torch.load(exp / "publish_dir" / "model.pth", weights_only=True)
     assert published["infos"]["final_metrics"]["n_mixtures"] == 3
     results = (tmp / "RESULTS.md").read_text()
-    assert "SI-SDRi" in results and "loss si_sdr, 2S_clean" in results
+    assert "SI-SDRi" in results and "compressed masks, loss si_sdr" in results and ", 2S_clean |" in results
+
+
+def test_results_label_names_what_changes_the_scores():
+    conf = load_conf(REPO / "conf.yml")
+    conf["model"].update(fusion="per_speaker", mask_domain="linear")
+    conf["training"].update(speed_perturbation=[0.9, 1.0, 1.1], max_steps=3200)
+    assert experiment_label("l2l", "2S_clean", conf) == (
+        "l2l, synthetic corpus, preset small, audio-visual (per_speaker fusion), linear masks, loss si_sdr, "
+        "speeds 0.9/1/1.1, 3200 steps, 2S_clean")
+    conf["model"]["use_visual"] = False
+    conf["training"].update(speed_perturbation=[1.0], max_steps=None)
+    assert experiment_label("ao", "3S_clean", conf) == (
+        "ao, synthetic corpus, preset small, audio-only, linear masks, loss si_sdr, 3S_clean")
 
 
 def test_rerun_skips_finished_data_stages(recipe_run):
