@@ -17,7 +17,7 @@ from typing import Any, Dict, Optional, Tuple
 import pytorch_lightning as pl
 import torch
 from asteroid.engine.optimizers import make_optimizer
-from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
+from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint, Timer
 from torch.optim.lr_scheduler import LambdaLR, ReduceLROnPlateau
 from torch.utils.data import DataLoader
 
@@ -162,6 +162,30 @@ def stop_conditions(training: Dict[str, Any]) -> Dict[str, Any]:
                 max_time=None if minutes is None else dict(minutes=minutes))
 
 
+def stop_reason(trainer: pl.Trainer, total_steps: int) -> str:
+    """Why ``trainer.fit`` returned: ``"step budget"`` (``max_steps``, or ``epochs`` x steps per
+    epoch), ``"time cap"`` (``max_minutes``: Lightning's Timer) or else ``"early stopping"``
+    (Ctrl+C exits the process)."""
+    if trainer.global_step >= total_steps:
+        return "step budget"
+    timer = next((callback for callback in trainer.callbacks if isinstance(callback, Timer)), None)
+    if timer is not None and timer.time_remaining() <= 0:
+        return "time cap"
+    return "early stopping"
+
+
+def log_stop(trainer: pl.Trainer, total_steps: int, peak_lr: float) -> None:
+    """Say at which step and why training ended; warn when the time cap cut the LR schedule short."""
+    reason = stop_reason(trainer, total_steps)
+    lr_share = trainer.optimizers[0].param_groups[0]["lr"] / peak_lr
+    message = (f"Training ended at step {trainer.global_step} of {total_steps} by {reason} "
+               f"(learning rate at {100 * lr_share:.0f} % of its peak)")
+    if reason == "time cap" and lr_share > 0.05:
+        log.warning("%s: the schedule did not finish; raise max_minutes or lower max_steps.", message)
+    else:
+        log.info("%s.", message)
+
+
 def train(conf: Conf, exp_dir: Path) -> Path:
     """Train (or resume) the experiment in ``exp_dir``; return the path of ``best_model.pth``."""
     exp_dir = Path(exp_dir)
@@ -209,6 +233,7 @@ def train(conf: Conf, exp_dir: Path) -> Path:
     trainer.fit(system, ckpt_path=last if last.is_file() else None)
 
     if trainer.is_global_zero:
+        log_stop(trainer, max_steps, optim["lr"])
         return export_best_model(checkpoint, model, train_set, exp_dir)
     return exp_dir / "best_model.pth"
 

@@ -2,6 +2,7 @@
 import pytest
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks import EarlyStopping
 from pytorch_lightning.loggers import CSVLogger
 from torch.utils.data import DataLoader, TensorDataset
 
@@ -198,3 +199,22 @@ def test_bf16_mixed_training_step_keeps_float32_weights_and_outputs(tmp_path):
     mixture, _, visual = _batch()
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert system.model(mixture, visual).dtype == torch.float32
+
+
+@pytest.mark.parametrize("limits, reason", [
+    (dict(max_steps=3), "step budget"),
+    (dict(max_steps=100000, max_time=dict(seconds=1)), "time cap"),
+    (dict(max_steps=100000, callbacks=[EarlyStopping(monitor="val_loss", stopping_threshold=1e9)]), "early stopping"),
+])
+def test_training_end_is_logged_with_its_reason(tmp_path, caplog, limits, reason):
+    from asteroid_avspeech.train import log_stop
+
+    trainer = pl.Trainer(logger=CSVLogger(tmp_path), accelerator="cpu", enable_progress_bar=False,
+                         enable_model_summary=False, default_root_dir=tmp_path, limit_val_batches=1, **limits)
+    trainer.fit(_system())
+    with caplog.at_level("INFO", logger="asteroid_avspeech.train"):
+        log_stop(trainer, limits["max_steps"], peak_lr=1e-3)
+    assert f"Training ended at step {trainer.global_step} of {limits['max_steps']} by {reason}" in caplog.text
+    assert 0 < trainer.global_step <= limits["max_steps"]
+    # the tiny system keeps its LR at the peak: a time cap leaves the schedule unfinished
+    assert ("raise max_minutes" in caplog.text) == (reason == "time cap")
