@@ -208,7 +208,7 @@ def _autocast(device: str, precision: str):
 def model_throughput(preset: str, batch: int, seconds: float, device: str = "cpu",
                      precision: str = "fp32", repeats: int = 3, max_seconds: float = 60.0,
                      threads: Optional[int] = None, seed: int = 0,
-                     lip_size: int = LIP_SIZE) -> Dict[str, Any]:
+                     model_args: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """Forward and training-step throughput and peak memory of one configuration.
 
     Run it in a fresh process (:func:`model_throughput_isolated`) for a meaningful CPU peak: the
@@ -223,7 +223,7 @@ def model_throughput(preset: str, batch: int, seconds: float, device: str = "cpu
         repeats: timed runs (best counts; the warm-up run counts as one).
         max_seconds: stop repeating once the runs of one kind took this long.
         threads: torch CPU threads (default: torch's own choice).
-        lip_size: side of the random lip crops (the model's ``lip_size``).
+        model_args: further :class:`LookingToListen` arguments (the recipe's ``lip_size``, ``fusion``).
 
     Returns:
         ``forward_audio_s_per_s``, ``train_audio_s_per_s`` (forward + backward), and the peak
@@ -232,7 +232,7 @@ def model_throughput(preset: str, batch: int, seconds: float, device: str = "cpu
     if threads:
         torch.set_num_threads(threads)
     torch.manual_seed(seed)
-    model = LookingToListen(preset=preset, lip_size=lip_size).to(device)
+    model = LookingToListen(preset=preset, **(model_args or {})).to(device)
     wav, visual = random_inputs(model, batch, seconds, device, seed)
     audio = batch * seconds
 
@@ -277,12 +277,12 @@ def model_throughput_isolated(**kwargs) -> Dict[str, Any]:
 
 def model_table(presets: Sequence[str], batches: Sequence[int], seconds: float, device: str,
                 precisions: Sequence[str], matmul: Dict[str, float], repeats: int, max_seconds: float,
-                threads: Optional[int] = None, lip_size: int = LIP_SIZE) -> List[Dict[str, Any]]:
+                threads: Optional[int] = None, model_args: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
     """One row per (preset, batch, precision): parameters, counted MACs, throughput, memory,
     and achieved GFLOP/s over the same-run matmul GFLOP/s of that precision."""
     rows = []
     for preset in presets:
-        model = LookingToListen(preset=preset, lip_size=lip_size)
+        model = LookingToListen(preset=preset, **(model_args or {}))
         params = sum(p.numel() for p in model.parameters())
         macs = count_macs(model, seconds)
         del model
@@ -292,7 +292,7 @@ def model_table(presets: Sequence[str], batches: Sequence[int], seconds: float, 
                 row = model_throughput_isolated(preset=preset, batch=batch, seconds=seconds, device=device,
                                                 precision=precision, repeats=repeats,
                                                 max_seconds=max_seconds, threads=threads,
-                                                lip_size=lip_size)
+                                                model_args=model_args)
                 row["params_m"] = params / 1e6
                 row["gmac_per_audio_s"] = macs["forward"] / 1e9
                 row["train_gmac_per_audio_s"] = macs["forward_backward"] / 1e9
@@ -340,7 +340,7 @@ def output_si_sdr(estimate: torch.Tensor, reference: torch.Tensor) -> float:
 
 def inference_variants(preset: str, seconds: float, device: str = "cpu", repeats: int = 3,
                        wav: Optional[torch.Tensor] = None, with_compile: bool = False,
-                       seed: int = 0, lip_size: int = LIP_SIZE) -> List[Dict[str, Any]]:
+                       seed: int = 0, model_args: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
     """Plain fp32 eager inference against the :data:`INFERENCE_VARIANTS` (batch 1).
 
     The model has random weights with calibrated BatchNorm statistics; runs are interleaved
@@ -353,14 +353,14 @@ def inference_variants(preset: str, seconds: float, device: str = "cpu", repeats
         repeats: rounds of timed runs; the best of each variant counts.
         wav: mixture ``(1, time)`` (e.g. real speech); default: Gaussian noise.
         with_compile: also time ``torch.compile`` of the fastest context (compile time reported).
-        lip_size: side of the random lip crops (the model's ``lip_size``).
+        model_args: further :class:`LookingToListen` arguments (the recipe's ``lip_size``, ``fusion``).
 
     Returns:
         One dict per variant: ``audio_s_per_s``, ``speedup`` over plain, ``output_si_sdr_db``
         (its output against the plain output, worst speaker; ``inf`` when identical).
     """
     torch.manual_seed(seed)
-    model = LookingToListen(preset=preset, lip_size=lip_size).to(device)
+    model = LookingToListen(preset=preset, **(model_args or {})).to(device)
     if wav is not None:
         seconds = wav.shape[-1] / model.sample_rate
     noise, visual = random_inputs(model, 1, seconds, device, seed)
@@ -527,7 +527,8 @@ def precision_delta(model: LookingToListen, dataset, precision: str = "bf16", n_
 # ---------------------------------------------------------------------------- the whole run
 def run_benchmark(device: str = "cpu", quick: bool = False, presets: Sequence[str] = ("small", "paper"),
                   batch_size: int = 4, segment: float = 2.0, clip_seconds: float = 3.0,
-                  detect_every: int = 10, lip_size: int = LIP_SIZE, repeats: Optional[int] = None,
+                  detect_every: int = 10, lip_size: int = LIP_SIZE, fusion: str = "joint",
+                  repeats: Optional[int] = None,
                   threads: Optional[int] = None, with_compile: bool = False,
                   workdir: Optional[Path] = None) -> Dict[str, Any]:
     """Everything, in one run: machine, matmul rate, model table, fast inference, data prep, RTF.
@@ -542,6 +543,7 @@ def run_benchmark(device: str = "cpu", quick: bool = False, presets: Sequence[st
         clip_seconds: clip length for stage 0/2, fast inference and the RTF.
         detect_every: stage-2 keyframe interval (conf.yml ``visual.detect_every``).
         lip_size: lip crop side (conf.yml ``visual.lip_size``) of stage 2 and of every model measured.
+        fusion: the models' fusion (conf.yml ``model.fusion``; ``"joint"``: the paper's).
         repeats: timed runs per measurement (default 3, quick 1).
         threads: torch CPU threads (default: torch's choice; quick: 1).
         with_compile: also time ``torch.compile`` in the fast-inference table.
@@ -559,14 +561,16 @@ def run_benchmark(device: str = "cpu", quick: bool = False, presets: Sequence[st
     results: Dict[str, Any] = {"machine": machine_info(device),
                                "config": dict(quick=quick, presets=list(presets), batch_size=batch_size,
                                               segment=segment, clip_seconds=clip_seconds,
-                                              detect_every=detect_every, lip_size=lip_size, repeats=repeats)}
+                                              detect_every=detect_every, lip_size=lip_size, fusion=fusion,
+                                              repeats=repeats)}
+    model_args = dict(lip_size=lip_size, fusion=fusion)
     matmul_size = 1024 if quick else 4096
     results["matmul_gflops"] = {p: matmul_gflops(device, PRECISIONS[p] or torch.float32, matmul_size)
                                 for p in ("fp32", "bf16") + (("fp16",) if device == "cuda" else ())}
     log.info("matmul GFLOP/s: %s", results["matmul_gflops"])
     precisions = ("fp32", "bf16") if device == "cuda" else ("fp32",)
     results["model"] = model_table(presets, sorted({1, batch_size}), segment, device, precisions,
-                                   results["matmul_gflops"], repeats, max_seconds, threads, lip_size)
+                                   results["matmul_gflops"], repeats, max_seconds, threads, model_args)
 
     with tempfile.TemporaryDirectory() if workdir is None else nullcontext(workdir) as tmp:
         log.info("stage 0 and stage 2")
@@ -585,13 +589,13 @@ def run_benchmark(device: str = "cpu", quick: bool = False, presets: Sequence[st
         for preset in presets:
             log.info("fast inference: preset %s", preset)
             rows = inference_variants(preset, clip_seconds, device, repeats, wav=speech,
-                                      with_compile=with_compile and preset == "paper", lip_size=lip_size)
+                                      with_compile=with_compile and preset == "paper", model_args=model_args)
             add_inference_gflops(rows, gmacs, results["matmul_gflops"])
             results["inference"] += rows
 
         from .data import layout
 
-        rtf_model = LookingToListen(preset="small", lip_size=lip_size).to(device).eval()
+        rtf_model = LookingToListen(preset="small", **model_args).to(device).eval()
         video = layout.clip_path(Path(stage0["corpus"]), clip_ids[0])
         inference_rtf(rtf_model, video, clip_seconds, "fp32", device)  # warm-up (detector, first calls)
         results["inference_rtf"] = [inference_rtf(rtf_model, video, clip_seconds, precision, device)
@@ -642,8 +646,9 @@ def to_markdown(results: Dict[str, Any]) -> str:
           r["forward_audio_s_per_s"], f"{r['forward_gflops']:.0f} ({r['forward_matmul_ratio']:.2f})",
           r["train_audio_s_per_s"], f"{r['train_gflops']:.0f} ({r['train_matmul_ratio']:.2f})",
           f"{r['forward_peak_mb']:.0f}", f"{r['train_peak_mb']:.0f}"] for r in results["model"]]))
-    out += ["", f"Model rows: {seg:g} s items, random weights; fwd+bwd = one training step without the "
-            "optimizer; peak MB beyond the model and inputs.", ""]
+    cfg = results["config"]
+    out += ["", f"Model rows: {seg:g} s items, {cfg['lip_size']} px lip crops, {cfg['fusion']} fusion, random "
+            "weights; fwd+bwd = one training step without the optimizer; peak MB beyond the model and inputs.", ""]
     out.append(_table(
         ["preset", "inference variant", "s audio/s", "speed-up", "GFLOP/s (x matmul)", "SI-SDR vs plain (dB)"],
         [[r["preset"], r["variant"] + (f" (compile {r['compile_s']:.0f} s)" if "compile_s" in r else ""),

@@ -20,6 +20,7 @@ import torch
 
 from asteroid_avspeech.benchmark import precision_delta, run_benchmark, to_markdown
 from asteroid_avspeech.config import load_conf
+from asteroid_avspeech.models.looking_to_listen import FUSIONS
 from asteroid_avspeech.io_utils import atomic_path
 
 #: Options whose default is the recipe's setting: option -> (conf section, key).
@@ -28,6 +29,7 @@ _CONF_DEFAULTS = {
     "segment": ("training", "segment"),
     "detect_every": ("visual", "detect_every"),
     "lip_size": ("visual", "lip_size"),
+    "fusion": ("model", "fusion"),
 }
 
 
@@ -38,12 +40,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="JSON results file")
     parser.add_argument("--presets", default="small,paper", help="comma-separated model presets")
     parser.add_argument("--conf", type=Path, default=Path("conf.yml"),
-                        help="recipe conf: defaults of --batch-size, --segment, --detect-every, --lip-size")
+                        help="recipe conf: defaults of --batch-size, --segment, --detect-every, --lip-size, --fusion")
     parser.add_argument("--batch-size", type=int, help="training batch size to measure besides batch 1 (conf: batch_size)")
     parser.add_argument("--segment", type=float, help="seconds per item (conf: segment)")
     parser.add_argument("--clip-seconds", type=float, default=3.0, help="clip length for data prep and inference")
     parser.add_argument("--detect-every", type=int, help="stage-2 keyframe interval (conf: detect_every)")
     parser.add_argument("--lip-size", type=int, help="lip crop side (conf: lip_size)")
+    parser.add_argument("--fusion", choices=FUSIONS, help="fusion of every model measured (conf: fusion)")
     parser.add_argument("--repeats", type=int, help="timed runs per measurement (default 3, --quick 1)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile (paper preset)")
@@ -70,7 +73,8 @@ def main() -> None:
         presets = [p.strip() for p in args.presets.split(",") if p.strip()]
         results = run_benchmark(device=args.device, quick=args.quick, presets=presets, batch_size=args.batch_size,
                                 segment=args.segment, clip_seconds=args.clip_seconds,
-                                detect_every=args.detect_every, lip_size=args.lip_size, repeats=args.repeats,
+                                detect_every=args.detect_every, lip_size=args.lip_size, fusion=args.fusion,
+                                repeats=args.repeats,
                                 threads=args.threads, with_compile=args.compile)
         print(to_markdown(results))
     if args.out is not None:

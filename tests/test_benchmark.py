@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from asteroid_avspeech.benchmark import (
     INFERENCE_VARIANTS,
@@ -60,6 +61,9 @@ def test_quick_json_structure(quick_run):
     results, _ = quick_run
     assert {"machine", "config", "matmul_gflops", "model", "inference", "data_prep", "inference_rtf"} <= set(results)
     assert results["config"]["quick"] and _positive(*results["matmul_gflops"].values())
+    recipe = yaml.safe_load((ROOT / "conf.yml").read_text())  # the models measured are the recipe's
+    assert results["config"]["fusion"] == recipe["model"]["fusion"]
+    assert results["config"]["lip_size"] == recipe["visual"]["lip_size"]
     batch = results["config"]["batch_size"]
     rows = {(r["preset"], r["batch"]) for r in results["model"]}
     assert rows == {(p, b) for p in ("small", "paper") for b in (1, batch)}
@@ -87,7 +91,7 @@ def test_quick_json_structure(quick_run):
 
 def test_quick_markdown_tables(quick_run):
     _, stdout = quick_run
-    assert "Machine:" in stdout and "GFLOP/s fp32" in stdout
+    assert "Machine:" in stdout and "GFLOP/s fp32" in stdout and " fusion, random weights" in stdout
     for header in ("| preset | params (M) |", "| preset | inference variant |", "| data preparation |",
                    "| video -> tracks |"):
         assert header in stdout
