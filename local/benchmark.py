@@ -20,8 +20,8 @@ import torch
 
 from asteroid_avspeech.benchmark import precision_delta, run_benchmark, to_markdown
 from asteroid_avspeech.config import load_conf
-from asteroid_avspeech.models.looking_to_listen import FUSIONS
 from asteroid_avspeech.io_utils import atomic_path
+from asteroid_avspeech.models.looking_to_listen import FUSIONS
 
 #: Options whose default is the recipe's setting: option -> (conf section, key).
 _CONF_DEFAULTS = {

@@ -145,4 +145,3 @@ def test_resample_reuses_its_kernel_with_torchaudios_exact_output(orig_rate):
     for _ in range(2):  # the second call takes the cached resampler
         np.testing.assert_array_equal(resample(audio, orig_rate, 16000), expected)
     np.testing.assert_array_equal(resample(audio[0], 16000, 16000), audio[0])  # same rate: unchanged
-

@@ -197,6 +197,7 @@ class AVSpeechDataset(Dataset):
         length = self.seg_len if self.seg_len is not None else min(self.n_samples[c] for c in clip_ids)
         frames, sources = [], []
         for clip_id in clip_ids:
+            # one speed draws nothing: without perturbation the random stream is the one before it existed
             speed = float(rng.choice(self.speeds)) if len(self.speeds) > 1 else self.speeds[0]
             span = round(length * speed)  # samples of the clip that become `length` samples
             if span > self.n_samples[clip_id]:
