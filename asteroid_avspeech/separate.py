@@ -47,7 +47,7 @@ from .io_utils import atomic_path
 from .models.fast_inference import PRECISIONS, default_precision, inference_context
 from .data.visual_features import VisualConfig
 from .video.crops import crop_tracks
-from .video.decode import VideoReadError, _open, iter_audio_blocks, iter_frame_chunks
+from .video.decode import duration_seconds, iter_audio_blocks, iter_frame_chunks, video_size
 from .video.embeddings import FaceEmbedder, load_face_embedder
 from .video.faces import FaceDetector, FaceTrack, FaceTracker, select_track
 
@@ -151,7 +151,7 @@ def track_faces(path: PathLike, config: VisualConfig, frame_chunk: int = 250,
     path = Path(path)
     tracker = FaceTracker(config.detect_every, FaceDetector(device=config.device))
     chunks = _progress(iter_frame_chunks(path, config.fps, frame_chunk), progress,
-                       f"tracking faces in {path.name}", _duration(path), 1 / config.fps)
+                       f"tracking faces in {path.name}", duration_seconds(path), 1 / config.fps)
     tracks = tracker.track_all(chunks)
     if not tracks:
         raise ValueError(
@@ -423,7 +423,7 @@ def _plan(model, path: PathLike, face: Optional[int], point: Optional[Tuple[floa
         raise ValueError(f"visual_config.fps={config.fps} differs from the model's fps={model.fps}.")
     config = VisualConfig(**{**config.__dict__, "device": str(device)})
     chunks.frames(config.fps)  # validates the chunk settings before any decoding
-    size = _video_size(path)  # a clear error for a file without video before tracking starts
+    size = video_size(path)  # a clear error for a file without video before tracking starts
     tracks = track_faces(path, config, chunks.frame_chunk, progress)
     wanted = choose_faces(tracks, face, point, size)
     spans = np.array([face_span(t.mask, float(model.sample_rate) / config.fps) for t in tracks])
@@ -460,7 +460,7 @@ def _stream(model, plan: _Plan, chunks: ChunkSettings, progress: bool) -> Iterat
     audio = iter_audio_blocks(plan.path, int(model.sample_rate))
     visual = iter_visual_blocks(plan.path, plan.tracks, plan.config, kind, embedder, chunks.frame_chunk)
     pieces = iter_separation(model, audio, visual, plan.wanted, plan.spans, chunks, plan.device)
-    bar = tqdm(total=_duration(plan.path), unit="s", disable=not progress,
+    bar = tqdm(total=duration_seconds(plan.path), unit="s", disable=not progress,
                desc=f"separating {plan.path.name}", bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s [{elapsed}<{remaining}]")
     try:
         with inference_context(model, plan.precision):
@@ -626,23 +626,6 @@ def remux_with_audio(video: PathLike, wav: PathLike, out: PathLike, bit_rate: in
             dst.mux(a_out.encode(frame))
             position += len(block)
         dst.mux(a_out.encode())
-
-
-# ------------------------------------------------------------------------ media helpers
-def _video_size(path: Path) -> Tuple[int, int]:
-    """``(width, height)`` of the video stream of ``path``."""
-    with _open(path) as container:
-        if not container.streams.video:
-            raise VideoReadError(path, "no video stream (an audio-only file has no face to follow; "
-                                       "use `asteroid-infer MODEL --files` on a wav of it)")
-        stream = container.streams.video[0]
-        return stream.width, stream.height
-
-
-def _duration(path: Path) -> Optional[float]:
-    """Duration of ``path`` in seconds from its header (None if unknown)."""
-    with _open(path) as container:
-        return container.duration / av.time_base if container.duration else None
 
 
 def _progress(chunks: Iterator[np.ndarray], enabled: bool, desc: str, total: Optional[float],

@@ -9,7 +9,7 @@ the file and the reason, so that a corpus loop can log a skip instead of crashin
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Tuple
 
 import av
 import numpy as np
@@ -56,6 +56,26 @@ def _open(path: Path) -> "av.container.InputContainer":
         return av.open(str(path))
     except (av.error.FFmpegError, OSError, UnicodeDecodeError) as err:
         raise VideoReadError(path, f"not a readable media file ({err})") from err
+
+
+def video_size(path: Path) -> Tuple[int, int]:
+    """``(width, height)`` of the video stream of ``path``.
+
+    Raises:
+        VideoReadError: missing or unreadable file, or no video stream.
+    """
+    with _open(path) as container:
+        if not container.streams.video:
+            raise VideoReadError(path, "no video stream (an audio-only file has no face to follow; "
+                                       "use `asteroid-infer MODEL --files` on a wav of it)")
+        stream = container.streams.video[0]
+        return stream.width, stream.height
+
+
+def duration_seconds(path: Path) -> Optional[float]:
+    """Duration of ``path`` in seconds from its header (None if the header does not say)."""
+    with _open(path) as container:
+        return container.duration / av.time_base if container.duration else None
 
 
 def iter_frame_chunks(
