@@ -3,7 +3,7 @@ import json
 import logging
 from datetime import date
 from pathlib import Path
-from typing import Dict
+from typing import Any, Dict, Optional
 
 import torch
 from asteroid.models.publisher import save_publishable
@@ -29,9 +29,13 @@ def publish(exp_dir: Path, conf: Conf, condition: str) -> Path:
     return exp_dir / "publish_dir" / "model.pth"
 
 
-def experiment_label(tag: str, condition: str, conf: Conf) -> str:
+def experiment_label(tag: str, condition: str, conf: Conf, ended: Optional[Dict[str, Any]] = None) -> str:
     """What a results row was trained and tested with, e.g. ``l2l, synthetic corpus, preset small,
-    audio-visual (per_speaker fusion), compressed masks, loss si_sdr, speeds 0.9/1/1.1, 3200 steps, 2S_clean``."""
+    audio-visual (per_speaker fusion), compressed masks, loss si_sdr, speeds 0.9/1/1.1, 3200 steps, 2S_clean``.
+
+    ``ended`` (``best_model.pth``'s record of how training ended) turns the planned steps into
+    the steps trained when fewer, e.g. ``2841 of 3200 steps (time cap)``.
+    """
     model, training = conf["model"], conf["training"]
     inputs = f"audio-visual ({model['fusion']} fusion)" if model["use_visual"] else "audio-only"
     parts = [tag, f"{conf['corpus']['corpus']} corpus", f"preset {model['preset']}", inputs,
@@ -39,15 +43,18 @@ def experiment_label(tag: str, condition: str, conf: Conf) -> str:
     speeds = list(training.get("speed_perturbation") or [1.0])
     if speeds != [1.0]:
         parts.append("speeds " + "/".join(f"{speed:g}" for speed in speeds))
-    if training.get("max_steps"):
+    if ended is not None and ended["steps"] < ended["max_steps"]:
+        parts.append(f"{ended['steps']} of {ended['max_steps']} steps ({ended['stopped_by']})")
+    elif training.get("max_steps"):
         parts.append(f"{training['max_steps']} steps")
     return ", ".join(parts + [condition])
 
 
-def results_rows(tag: str, condition: str, metrics: Dict[str, float], conf: Conf) -> str:
-    """Markdown rows (metric, paper, ours) for one evaluated experiment."""
+def results_rows(tag: str, condition: str, metrics: Dict[str, float], conf: Conf,
+                 ended: Optional[Dict[str, Any]] = None) -> str:
+    """Markdown rows (metric, paper, ours) for one evaluated experiment (``ended``: see :func:`experiment_label`)."""
     paper = PAPER_SDR_IMP.get(condition)
-    setting = experiment_label(tag, condition, conf)
+    setting = experiment_label(tag, condition, conf, ended)
     rows = [f"| {setting} | SDRi (dB) | {paper if paper is not None else '-'} | {metrics.get('sdr_imp', float('nan')):.2f} |",
             f"| {setting} | SI-SDRi (dB) | - | {metrics.get('si_sdr_imp', float('nan')):.2f} |"]
     for key, label in (("stoi", "STOI"), ("pesq", "PESQ"),
@@ -61,6 +68,7 @@ def results_rows(tag: str, condition: str, metrics: Dict[str, float], conf: Conf
 def append_results(results_md: Path, tag: str, condition: str, conf: Conf, exp_dir: Path) -> None:
     """Append this experiment's rows to ``RESULTS.md`` (created with a header when missing)."""
     metrics = json.loads((Path(exp_dir) / "eval" / condition / "final_metrics.json").read_text())
+    package = torch.load(Path(exp_dir) / "best_model.pth", map_location="cpu", weights_only=True)
     results_md = Path(results_md)
     if not results_md.exists():
         results_md.write_text("# Results\n\nPaper: Ephrat et al. 2018, AVSpeech test set. "
@@ -68,4 +76,4 @@ def append_results(results_md: Path, tag: str, condition: str, conf: Conf, exp_d
                               "| experiment | metric | paper | ours |\n|---|---|---|---|\n")
     with open(results_md, "a") as f:
         f.write(f"| *{date.today().isoformat()}* | | | |\n")
-        f.write(results_rows(tag, condition, metrics, conf))
+        f.write(results_rows(tag, condition, metrics, conf, package.get("training")))

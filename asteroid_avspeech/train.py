@@ -17,8 +17,7 @@ from typing import Any, Dict, Optional, Tuple
 import pytorch_lightning as pl
 import torch
 from asteroid.engine.optimizers import make_optimizer
-from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint, Timer
-from torch.optim.lr_scheduler import LambdaLR, ReduceLROnPlateau
+from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 from torch.utils.data import DataLoader
 
 from .config import Conf, ConfigError, dump_conf
@@ -27,6 +26,7 @@ from .io_utils import atomic_path
 from .losses import make_loss
 from .models import PRESETS, LookingToListen
 from .models.fast_inference import PRECISIONS, default_precision
+from .schedule import FitScheduleToTimeCap, WarmupCosine, log_stop, make_scheduler, stop_conditions
 from .system import AVSystem
 
 log = logging.getLogger(__name__)
@@ -119,73 +119,6 @@ def trainer_precision(precision: str, accelerator: str) -> str:
     return LIGHTNING_PRECISIONS[precision]
 
 
-LR_SCHEDULES = ("cosine", "plateau")
-
-
-def warmup_cosine(warmup_steps: int, total_steps: int):
-    """LR factor per optimizer step: linear warm-up, then a half cosine down to 0 at ``total_steps``."""
-
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / warmup_steps
-        progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
-        return 0.5 * (1.0 + math.cos(math.pi * progress))
-
-    return factor
-
-
-def make_scheduler(optimizer: torch.optim.Optimizer, optim: Dict[str, Any], total_steps: int):
-    """The ``optim.lr_schedule`` scheduler, in the form asteroid's ``System`` takes.
-
-    ``cosine``: warm-up over ``warmup_steps`` then a cosine decay to 0 at ``total_steps``
-    (stepped every batch: a short budget ends at a low learning rate). ``plateau``: halve the
-    LR after ``lr_half_patience`` epochs without a better validation loss.
-    """
-    if optim["lr_schedule"] == "plateau":
-        return ReduceLROnPlateau(optimizer, factor=0.5, patience=optim["lr_half_patience"])
-    if optim["lr_schedule"] == "cosine":
-        schedule = LambdaLR(optimizer, warmup_cosine(optim["warmup_steps"], total_steps))
-        return {"scheduler": schedule, "interval": "step"}
-    raise ConfigError(f"Unknown lr_schedule {optim['lr_schedule']!r}; valid: {', '.join(LR_SCHEDULES)}.")
-
-
-def stop_conditions(training: Dict[str, Any]) -> Dict[str, Any]:
-    """Lightning's ``max_epochs``/``max_steps``/``max_time`` from the ``training`` section.
-
-    ``max_steps`` (when set) is the length of the run and of the cosine schedule, so ``epochs``
-    is then ignored: an epoch limit would cut the schedule short. ``max_minutes`` is a cap.
-    """
-    steps = training["max_steps"]
-    minutes = training["max_minutes"]
-    return dict(max_epochs=training["epochs"] if steps is None else -1,
-                max_steps=-1 if steps is None else steps,
-                max_time=None if minutes is None else dict(minutes=minutes))
-
-
-def stop_reason(trainer: pl.Trainer, total_steps: int) -> str:
-    """Why ``trainer.fit`` returned: ``"step budget"`` (``max_steps``, or ``epochs`` x steps per
-    epoch), ``"time cap"`` (``max_minutes``: Lightning's Timer) or else ``"early stopping"``
-    (Ctrl+C exits the process)."""
-    if trainer.global_step >= total_steps:
-        return "step budget"
-    timer = next((callback for callback in trainer.callbacks if isinstance(callback, Timer)), None)
-    if timer is not None and timer.time_remaining() <= 0:
-        return "time cap"
-    return "early stopping"
-
-
-def log_stop(trainer: pl.Trainer, total_steps: int, peak_lr: float) -> None:
-    """Say at which step and why training ended; warn when the time cap cut the LR schedule short."""
-    reason = stop_reason(trainer, total_steps)
-    lr_share = trainer.optimizers[0].param_groups[0]["lr"] / peak_lr
-    message = (f"Training ended at step {trainer.global_step} of {total_steps} by {reason} "
-               f"(learning rate at {100 * lr_share:.0f} % of its peak)")
-    if reason == "time cap" and lr_share > 0.05:
-        log.warning("%s: the schedule did not finish; raise max_minutes or lower max_steps.", message)
-    else:
-        log.info("%s.", message)
-
-
 def train(conf: Conf, exp_dir: Path) -> Path:
     """Train (or resume) the experiment in ``exp_dir``; return the path of ``best_model.pth``."""
     exp_dir = Path(exp_dir)
@@ -217,6 +150,9 @@ def train(conf: Conf, exp_dir: Path) -> Path:
                                  save_top_k=5, save_last=True, verbose=False)
     callbacks = [checkpoint, EarlyStopping(monitor="val_loss", mode="min",
                                            patience=tr["early_stop_patience"])]
+    cosine = scheduler["scheduler"].lr_lambdas[0] if isinstance(scheduler, dict) else None
+    if isinstance(cosine, WarmupCosine) and tr["max_minutes"] is not None:
+        callbacks.append(FitScheduleToTimeCap(cosine))
     trainer = pl.Trainer(
         **stop_conditions(tr),
         callbacks=callbacks,
@@ -233,8 +169,8 @@ def train(conf: Conf, exp_dir: Path) -> Path:
     trainer.fit(system, ckpt_path=last if last.is_file() else None)
 
     if trainer.is_global_zero:
-        log_stop(trainer, max_steps, optim["lr"])
-        return export_best_model(checkpoint, model, train_set, exp_dir)
+        ended = log_stop(trainer, max_steps, optim["lr"], fitted_to_time=cosine is not None and cosine.progress_floor >= 1.0)
+        return export_best_model(checkpoint, model, train_set, exp_dir, ended)
     return exp_dir / "best_model.pth"
 
 
@@ -249,9 +185,10 @@ def _loggers(exp_dir: Path) -> list:
     return loggers
 
 
-def export_best_model(checkpoint: ModelCheckpoint, model: LookingToListen,
-                      train_set: AVSpeechDataset, exp_dir: Path) -> Path:
-    """Write ``best_k_models.json`` and ``best_model.pth`` (best checkpoint's weights + dataset infos)."""
+def export_best_model(checkpoint: ModelCheckpoint, model: LookingToListen, train_set: AVSpeechDataset,
+                      exp_dir: Path, training: Optional[Dict[str, Any]] = None) -> Path:
+    """Write ``best_k_models.json`` and ``best_model.pth``: the best checkpoint's weights, the dataset
+    infos and, under ``training``, how training ended (:func:`~asteroid_avspeech.schedule.log_stop`)."""
     best_k = {str(k): float(v) for k, v in checkpoint.best_k_models.items()}
     with atomic_path(exp_dir / "best_k_models.json") as tmp:
         tmp.write_text(json.dumps(best_k, indent=0))
@@ -261,6 +198,8 @@ def export_best_model(checkpoint: ModelCheckpoint, model: LookingToListen,
                                if k.startswith("model.")})
     package = model.serialize()
     package.update(train_set.get_infos())
+    if training is not None:
+        package["training"] = training
     with atomic_path(exp_dir / "best_model.pth") as tmp:
         torch.save(package, tmp)
     plot_training_curve(exp_dir)

@@ -50,6 +50,8 @@ def test_best_model_loads_weights_only_and_from_pretrained(recipe_run):
     _, exp, _ = recipe_run
     package = torch.load(exp / "best_model.pth", weights_only=True)
     assert package["model_name"] == "LookingToListen" and package["dataset"]
+    ended = package["training"]  # how training ended, for the results table
+    assert ended["stopped_by"] in ("step budget", "time cap", "time cap, schedule fitted", "early stopping") and 0 < ended["steps"] <= ended["max_steps"]
     model = BaseModel.from_pretrained(str(exp / "best_model.pth"))
     out = model.forward_wav(torch.randn(1, 16000))
     assert out.shape == (1, 2, 16000)
@@ -83,6 +85,9 @@ def test_results_label_names_what_changes_the_scores():
     assert experiment_label("l2l", "2S_clean", conf) == (
         "l2l, synthetic corpus, preset small, audio-visual (per_speaker fusion), linear masks, loss si_sdr, "
         "speeds 0.9/1/1.1, 3200 steps, 2S_clean")
+    cut = dict(steps=2841, max_steps=3200, stopped_by="time cap", final_lr_share=0.03)
+    assert experiment_label("l2l", "2S_clean", conf, cut).endswith(", 2841 of 3200 steps (time cap), 2S_clean")
+    assert experiment_label("l2l", "2S_clean", conf, dict(cut, steps=3200)).endswith(", 3200 steps, 2S_clean")
     conf["model"]["use_visual"] = False
     conf["training"].update(speed_perturbation=[1.0], max_steps=None)
     assert experiment_label("ao", "3S_clean", conf) == (

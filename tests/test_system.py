@@ -1,4 +1,6 @@
 """Tests of the permutation-aware losses and the AVSystem training step."""
+import math
+
 import pytest
 import pytorch_lightning as pl
 import torch
@@ -146,9 +148,9 @@ def test_build_model_applies_model_sizes_and_rejects_unknown_ones():
 
 def test_warmup_cosine_schedule():
     from asteroid_avspeech.config import ConfigError
-    from asteroid_avspeech.train import make_scheduler, warmup_cosine
+    from asteroid_avspeech.schedule import WarmupCosine, make_scheduler
 
-    factor = warmup_cosine(warmup_steps=10, total_steps=110)
+    factor = WarmupCosine(warmup_steps=10, total_steps=110)
     assert factor(0) == pytest.approx(0.1) and factor(9) == pytest.approx(1.0)
     assert factor(60) == pytest.approx(0.5) and factor(110) == pytest.approx(0.0, abs=1e-12)
     assert factor(500) == pytest.approx(0.0, abs=1e-12)  # past the end: stays at the floor
@@ -166,7 +168,7 @@ def test_warmup_cosine_schedule():
 
 
 def test_max_steps_overrides_epochs():
-    from asteroid_avspeech.train import stop_conditions
+    from asteroid_avspeech.schedule import stop_conditions
 
     by_steps = stop_conditions(dict(epochs=60, max_steps=4000, max_minutes=45))
     assert by_steps == dict(max_epochs=-1, max_steps=4000, max_time=dict(minutes=45))
@@ -207,14 +209,49 @@ def test_bf16_mixed_training_step_keeps_float32_weights_and_outputs(tmp_path):
     (dict(max_steps=100000, callbacks=[EarlyStopping(monitor="val_loss", stopping_threshold=1e9)]), "early stopping"),
 ])
 def test_training_end_is_logged_with_its_reason(tmp_path, caplog, limits, reason):
-    from asteroid_avspeech.train import log_stop
+    from asteroid_avspeech.schedule import log_stop
 
     trainer = pl.Trainer(logger=CSVLogger(tmp_path), accelerator="cpu", enable_progress_bar=False,
                          enable_model_summary=False, default_root_dir=tmp_path, limit_val_batches=1, **limits)
     trainer.fit(_system())
-    with caplog.at_level("INFO", logger="asteroid_avspeech.train"):
+    with caplog.at_level("INFO", logger="asteroid_avspeech.schedule"):
         log_stop(trainer, limits["max_steps"], peak_lr=1e-3)
     assert f"Training ended at step {trainer.global_step} of {limits['max_steps']} by {reason}" in caplog.text
     assert 0 < trainer.global_step <= limits["max_steps"]
     # the tiny system keeps its LR at the peak: a time cap leaves the schedule unfinished
     assert ("raise max_minutes" in caplog.text) == (reason == "time cap")
+
+
+def test_cosine_progress_follows_the_clock_when_it_is_ahead():
+    from asteroid_avspeech.schedule import WarmupCosine
+
+    factor = WarmupCosine(warmup_steps=10, total_steps=110)
+    factor.progress_floor = 0.5  # half of the usable time gone
+    assert factor(20) == pytest.approx(0.5)  # step progress 0.1: the clock leads
+    assert factor(85) == pytest.approx(0.5 * (1 + math.cos(math.pi * 0.75)))  # the steps lead
+    assert factor(5) == pytest.approx(0.6)  # warm-up is by steps only
+    factor.progress_floor = 1.0
+    assert factor(20) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_slow_training_ends_at_the_bottom_of_a_clock_driven_schedule(tmp_path, caplog):
+    """With a cap far too short for max_steps, the cosine follows the clock and ends at 0 before the cap."""
+    from asteroid_avspeech.schedule import FitScheduleToTimeCap, log_stop, make_scheduler
+
+    system = _system(loss_func=NegSISDR())
+    optim = dict(lr_schedule="cosine", warmup_steps=2, lr_half_patience=4)
+    system.scheduler = make_scheduler(system.optimizer, optim, total_steps=10 ** 6)
+    schedule = system.scheduler["scheduler"]
+    cosine = schedule.lr_lambdas[0]
+    trainer = pl.Trainer(max_steps=10 ** 6, max_time=dict(seconds=4), logger=CSVLogger(tmp_path),
+                         accelerator="cpu", enable_progress_bar=False, enable_model_summary=False,
+                         default_root_dir=tmp_path, callbacks=[FitScheduleToTimeCap(cosine, margin=0.2)])
+    with caplog.at_level("INFO", logger="asteroid_avspeech.schedule"):
+        trainer.fit(system)
+        ended = log_stop(trainer, 10 ** 6, peak_lr=1e-3, fitted_to_time=cosine.progress_floor >= 1.0)
+    assert "the cosine schedule now follows the clock" in caplog.text
+    assert cosine.progress_floor == 1.0 and 0 < trainer.global_step == ended["steps"] < 10 ** 6
+    assert "by time cap, schedule fitted (learning rate at 0 % of its peak)" in caplog.text
+    assert ended["stopped_by"] == "time cap, schedule fitted" and ended["final_lr_share"] == 0.0
+    # the LambdaLR state carries the floor, so a resumed run keeps the schedule where it was
+    assert schedule.state_dict()["lr_lambdas"][0]["progress_floor"] == 1.0

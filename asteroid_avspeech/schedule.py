@@ -1,0 +1,156 @@
+"""How long stage 4 trains and at which learning rate.
+
+``max_steps`` is the length of the run and of the cosine schedule; ``max_minutes`` is a cap.
+On a machine too slow to make ``max_steps`` within the cap, :class:`FitScheduleToTimeCap` lets
+the clock drive the cosine, so training still ends at the bottom of the decay when the time is up
+instead of being cut half-way down it. :func:`log_stop` says how training ended.
+"""
+import logging
+import math
+from typing import Any, Dict
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import Callback, Timer
+from torch.optim.lr_scheduler import LambdaLR, ReduceLROnPlateau
+
+from .config import ConfigError
+
+log = logging.getLogger(__name__)
+
+LR_SCHEDULES = ("cosine", "plateau")
+
+
+class WarmupCosine:
+    """LR factor per optimizer step: linear warm-up, then a half cosine down to 0 at ``total_steps``.
+
+    The decay's progress is ``max(step progress, progress_floor)``: :class:`FitScheduleToTimeCap`
+    raises ``progress_floor`` with the clock on a machine too slow for ``total_steps``. A callable
+    object rather than a closure, so that ``LambdaLR.state_dict`` saves both across a resume.
+    """
+
+    def __init__(self, warmup_steps: int, total_steps: int):
+        self.warmup_steps = warmup_steps
+        self.total_steps = total_steps
+        self.progress_floor = 0.0
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup_steps:
+            return (step + 1) / self.warmup_steps
+        progress = (step - self.warmup_steps) / max(1, self.total_steps - self.warmup_steps)
+        progress = min(1.0, max(progress, self.progress_floor))
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, optim: Dict[str, Any], total_steps: int):
+    """The ``optim.lr_schedule`` scheduler, in the form asteroid's ``System`` takes.
+
+    ``cosine``: warm-up over ``warmup_steps`` then a cosine decay to 0 at ``total_steps``
+    (stepped every batch: a short budget ends at a low learning rate). ``plateau``: halve the
+    LR after ``lr_half_patience`` epochs without a better validation loss.
+    """
+    if optim["lr_schedule"] == "plateau":
+        return ReduceLROnPlateau(optimizer, factor=0.5, patience=optim["lr_half_patience"])
+    if optim["lr_schedule"] == "cosine":
+        schedule = LambdaLR(optimizer, WarmupCosine(optim["warmup_steps"], total_steps))
+        return {"scheduler": schedule, "interval": "step"}
+    raise ConfigError(f"Unknown lr_schedule {optim['lr_schedule']!r}; valid: {', '.join(LR_SCHEDULES)}.")
+
+
+def stop_conditions(training: Dict[str, Any]) -> Dict[str, Any]:
+    """Lightning's ``max_epochs``/``max_steps``/``max_time`` from the ``training`` section.
+
+    ``max_steps`` (when set) is the length of the run and of the cosine schedule, so ``epochs``
+    is then ignored: an epoch limit would cut the schedule short. ``max_minutes`` is a cap.
+    """
+    steps = training["max_steps"]
+    minutes = training["max_minutes"]
+    return dict(max_epochs=training["epochs"] if steps is None else -1,
+                max_steps=-1 if steps is None else steps,
+                max_time=None if minutes is None else dict(minutes=minutes))
+
+
+def _timer(trainer: pl.Trainer) -> Timer:
+    return next((callback for callback in trainer.callbacks if isinstance(callback, Timer)), None)
+
+
+class FitScheduleToTimeCap(Callback):
+    """Let the clock drive a :class:`WarmupCosine` when ``max_minutes`` is too short for ``total_steps``.
+
+    Before every training step, once ``start_share`` of the usable time (``1 - margin`` of the
+    cap) has passed, the schedule's ``progress_floor`` becomes the share of the usable time
+    elapsed: the decay then follows whichever runs out first, steps or time, and training stops
+    when the usable time is up, with the learning rate at 0 and ``margin`` of the cap left for the
+    last validation and checkpoints. The floor only rises, so the learning rate still only falls.
+    On a machine fast enough for ``total_steps`` the step progress stays ahead of the clock and
+    nothing changes (such runs stay deterministic). Rank 0's clock is broadcast, so every DDP
+    process keeps the same learning rate.
+
+    Args:
+        schedule: the cosine (``make_scheduler(...)["scheduler"].lr_lambdas[0]``).
+        start_share: share of the usable time before the clock may drive (start-up is not pace).
+        margin: share of the cap kept free after the schedule ends.
+    """
+
+    def __init__(self, schedule: WarmupCosine, start_share: float = 0.25, margin: float = 0.03):
+        self.schedule = schedule
+        self.start_share = start_share
+        self.margin = margin
+        self.clock_leads = False
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any,
+                             batch_idx: int) -> None:
+        timer = _timer(trainer)
+        remaining = None if timer is None else timer.time_remaining()
+        if remaining is None:
+            return
+        elapsed = timer.time_elapsed()
+        share = trainer.strategy.broadcast(elapsed / ((1.0 - self.margin) * (elapsed + remaining)), src=0)
+        if share < self.start_share or share <= self.schedule.progress_floor:
+            return
+        if share > trainer.global_step / self.schedule.total_steps and not self.clock_leads:
+            self.clock_leads = True
+            log.warning("max_minutes (%.1f min) is too short for %d steps at %.2f steps/s: the cosine "
+                        "schedule now follows the clock and ends at 0 within the cap (~%d steps; raise "
+                        "max_minutes or lower max_steps to train longer).", (elapsed + remaining) / 60,
+                        self.schedule.total_steps, trainer.global_step / elapsed, trainer.global_step / share)
+        self.schedule.progress_floor = min(1.0, share)  # no effect while the steps lead
+        if self.schedule.progress_floor >= 1.0:
+            trainer.should_stop = True
+
+
+def stop_reason(trainer: pl.Trainer, total_steps: int) -> str:
+    """Why ``trainer.fit`` returned: ``"step budget"`` (``max_steps``, or ``epochs`` x steps per
+    epoch), ``"time cap"`` (``max_minutes``: Lightning's Timer) or else ``"early stopping"``
+    (Ctrl+C exits the process)."""
+    if trainer.global_step >= total_steps:
+        return "step budget"
+    timer = _timer(trainer)
+    if timer is not None and timer.time_remaining() <= 0:
+        return "time cap"
+    return "early stopping"
+
+
+def log_stop(trainer: pl.Trainer, max_steps: int, peak_lr: float, fitted_to_time: bool = False) -> Dict[str, Any]:
+    """Say at which step and why training ended; warn when the time cap cut the LR schedule short.
+
+    Args:
+        max_steps: the planned steps (``max_steps``, or ``epochs`` x steps per epoch).
+        fitted_to_time: :class:`FitScheduleToTimeCap` ran the schedule to its end on the clock.
+
+    Returns:
+        ``{steps, max_steps, stopped_by, final_lr_share}`` (plain types, stored in
+        ``best_model.pth`` and shown in the results table).
+    """
+    reason = stop_reason(trainer, max_steps)
+    if reason == "early stopping" and fitted_to_time:
+        reason = "time cap, schedule fitted"
+    lr_share = trainer.optimizers[0].param_groups[0]["lr"] / peak_lr
+    message = (f"Training ended at step {trainer.global_step} of {max_steps} by {reason} "
+               f"(learning rate at {100 * lr_share:.0f} % of its peak)")
+    if reason == "time cap" and lr_share > 0.05:
+        log.warning("%s: the schedule did not finish; raise max_minutes or lower max_steps.", message)
+    else:
+        log.info("%s.", message)
+    return dict(steps=int(trainer.global_step), max_steps=int(max_steps), stopped_by=reason,
+                final_lr_share=round(float(lr_share), 4))
