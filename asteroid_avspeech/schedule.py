@@ -7,7 +7,7 @@ instead of being cut half-way down it. :func:`log_stop` says how training ended.
 """
 import logging
 import math
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import pytorch_lightning as pl
 import torch
@@ -70,7 +70,7 @@ def stop_conditions(training: Dict[str, Any]) -> Dict[str, Any]:
                 max_time=None if minutes is None else dict(minutes=minutes))
 
 
-def _timer(trainer: pl.Trainer) -> Timer:
+def _timer(trainer: pl.Trainer) -> Optional[Timer]:
     return next((callback for callback in trainer.callbacks if isinstance(callback, Timer)), None)
 
 
@@ -97,14 +97,17 @@ class FitScheduleToTimeCap(Callback):
         self.start_share = start_share
         self.margin = margin
         self.clock_leads = False
+        self.timer: Optional[Timer] = None
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.timer = _timer(trainer)  # looked up once, not on every step
 
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any,
                              batch_idx: int) -> None:
-        timer = _timer(trainer)
-        remaining = None if timer is None else timer.time_remaining()
+        remaining = None if self.timer is None else self.timer.time_remaining()
         if remaining is None:
             return
-        elapsed = timer.time_elapsed()
+        elapsed = self.timer.time_elapsed()
         share = trainer.strategy.broadcast(elapsed / ((1.0 - self.margin) * (elapsed + remaining)), src=0)
         if share < self.start_share or share <= self.schedule.progress_floor:
             return
