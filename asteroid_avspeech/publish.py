@@ -1,32 +1,43 @@
 """Stage 6: a publishable model package (asteroid's ``save_publishable``) and a results table."""
 import json
-import logging
 from datetime import date
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 from asteroid.models.publisher import save_publishable
 
 from .config import Conf
 
-log = logging.getLogger(__name__)
 
 #: SDR improvements (dB) on AVSpeech reported by Ephrat et al. (2018), per condition.
 PAPER_SDR_IMP = {"1S_noise": 16.0, "2S_clean": 10.3, "2S_noise": 10.6}
 RECIPE_NAME = "asteroid-avspeech/looking-to-listen"
 
 
-def publish(exp_dir: Path, conf: Conf, condition: str) -> Path:
-    """Write ``<exp_dir>/publish_dir/model.pth`` with the test metrics of ``condition``."""
+def load_evaluated(exp_dir: Path, condition: str) -> Tuple[Dict[str, float], Dict[str, Any]]:
+    """The test metrics of ``condition`` (stage 5's ``final_metrics.json``) and ``best_model.pth``.
+
+    Raises:
+        FileNotFoundError: either file is missing (the message names the stage to run).
+    """
     exp_dir = Path(exp_dir)
     metrics_file = exp_dir / "eval" / condition / "final_metrics.json"
+    model_file = exp_dir / "best_model.pth"
+    if not model_file.is_file():
+        raise FileNotFoundError(f"{model_file} not found: run stage 4 (training) first.")
     if not metrics_file.is_file():
         raise FileNotFoundError(f"{metrics_file} not found: run stage 5 (evaluation) first.")
     metrics = json.loads(metrics_file.read_text())
-    package = torch.load(exp_dir / "best_model.pth", map_location="cpu", weights_only=True)
-    save_publishable(str(exp_dir / "publish_dir"), package, metrics=metrics, train_conf=conf, recipe=RECIPE_NAME)
-    return exp_dir / "publish_dir" / "model.pth"
+    package = torch.load(model_file, map_location="cpu", weights_only=True)
+    return metrics, package
+
+
+def publish(exp_dir: Path, conf: Conf, metrics: Dict[str, float], package: Dict[str, Any]) -> Path:
+    """Write ``<exp_dir>/publish_dir/model.pth``: ``package`` (``best_model.pth``) with ``metrics``."""
+    publish_dir = Path(exp_dir) / "publish_dir"
+    save_publishable(str(publish_dir), package, metrics=metrics, train_conf=conf, recipe=RECIPE_NAME)
+    return publish_dir / "model.pth"
 
 
 def experiment_label(tag: str, condition: str, conf: Conf, ended: Optional[Dict[str, Any]] = None) -> str:
@@ -65,10 +76,12 @@ def results_rows(tag: str, condition: str, metrics: Dict[str, float], conf: Conf
     return "\n".join(rows) + "\n"
 
 
-def append_results(results_md: Path, tag: str, condition: str, conf: Conf, exp_dir: Path) -> None:
-    """Append this experiment's rows to ``RESULTS.md`` (created with a header when missing)."""
-    metrics = json.loads((Path(exp_dir) / "eval" / condition / "final_metrics.json").read_text())
-    package = torch.load(Path(exp_dir) / "best_model.pth", map_location="cpu", weights_only=True)
+def append_results(results_md: Path, tag: str, condition: str, conf: Conf,
+                   metrics: Dict[str, float], package: Dict[str, Any]) -> None:
+    """Append this experiment's rows to ``RESULTS.md`` (created with a header when missing).
+
+    ``metrics`` and ``package`` as returned by :func:`load_evaluated`.
+    """
     results_md = Path(results_md)
     if not results_md.exists():
         results_md.write_text("# Results\n\nPaper: Ephrat et al. 2018, AVSpeech test set. "

@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 
 from asteroid_avspeech.config import parse_conf
-from asteroid_avspeech.publish import append_results, publish
+from asteroid_avspeech.publish import append_results, load_evaluated, publish
 
 
 def main() -> None:
@@ -18,8 +18,9 @@ def main() -> None:
     conf, args = parse_conf(description=__doc__, extra=extra)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     condition = conf["eval"]["eval_condition"]
-    path = publish(args.exp_dir, conf, condition)
-    append_results(args.results, args.exp_dir.name, condition, conf, args.exp_dir)
+    metrics, package = load_evaluated(args.exp_dir, condition)
+    path = publish(args.exp_dir, conf, metrics, package)
+    append_results(args.results, args.exp_dir.name, condition, conf, metrics, package)
     logging.info("Published %s; results appended to %s", path, args.results)
 
 

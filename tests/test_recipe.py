@@ -11,7 +11,7 @@ import yaml
 from asteroid.models import BaseModel
 
 from asteroid_avspeech.config import load_conf
-from asteroid_avspeech.publish import experiment_label
+from asteroid_avspeech.publish import experiment_label, load_evaluated
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -76,6 +76,14 @@ def test_publish_and_results(recipe_run):
     assert published["infos"]["final_metrics"]["n_mixtures"] == 3
     results = (tmp / "RESULTS.md").read_text()
     assert "SI-SDRi" in results and "compressed masks, loss si_sdr" in results and ", 2S_clean |" in results
+
+
+def test_publish_names_the_missing_stage(recipe_run, tmp_path):
+    _, exp, _ = recipe_run
+    with pytest.raises(FileNotFoundError, match="best_model.pth not found: run stage 4"):
+        load_evaluated(tmp_path, "2S_clean")
+    with pytest.raises(FileNotFoundError, match="final_metrics.json not found: run stage 5"):
+        load_evaluated(exp, "3S_clean")
 
 
 def test_results_label_names_what_changes_the_scores():
