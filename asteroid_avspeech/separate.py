@@ -572,9 +572,16 @@ def write_video_separation(
         with contextlib.ExitStack() as files:
             writers = [files.enter_context(sf.SoundFile(str(wav_tmps[f]), "w", rate, 1, "PCM_16"))
                        for f in plan.wanted]
+            clipped, written = np.zeros(len(writers), np.int64), 0
             for _, piece in _stream(model, plan, chunks, progress):
+                clipped += np.count_nonzero(np.abs(piece) > 1.0, axis=1)
+                written += piece.shape[1]
                 for writer, row in zip(writers, piece):
                     writer.write(np.clip(row, -1.0, 1.0))
+        for f, n_clipped in zip(plan.wanted, clipped):
+            if n_clipped:
+                logger.warning("%s: %d samples (%.2f %%) of face %d's voice were beyond full scale, clipped in %s",
+                               plan.path, n_clipped, 100 * n_clipped / written, f + 1, names[f"wav{f + 1}"])
         for f in plan.wanted:
             results[f].output = names[f"wav{f + 1}"]
             if remux:

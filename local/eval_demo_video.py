@@ -4,15 +4,17 @@
     python local/eval_demo_video.py --model exp/l2l/best_model.pth
     python local/eval_demo_video.py --model exp/l2l/best_model.pth --threads 2 --json exp/l2l/demo_video.json
 
-Prints the SI-SDR of each face's track against that speaker's clean voice (face 1 = left),
+Prints the SI-SDR of each face's track, as written to its 16-bit wav, against that speaker's clean
+voice (face 1 = left),
 the input SI-SDR (soundtrack vs voice), the improvement and the oracle ceiling (the ideal ratio
 mask in the model's STFT, asteroid_avspeech.oracle), and the CPU real-time factor of
-``separate_video`` (face tracking included) with its split: tracking, model, the rest (decoding,
-lip crops). RTF = processing time / video duration; below 1 is faster than real time.
+``write_video_separation`` (face tracking and writing included) with its split: tracking, model,
+the rest (decoding, lip crops, writing). RTF = processing time / video duration; below 1 is faster than real time.
 """
 import argparse
 import json
 import logging
+import tempfile
 import time
 from pathlib import Path
 
@@ -67,10 +69,12 @@ def main() -> None:
     tracking, inference = Timer(), Timer()
     separate_module.track_faces = tracking.wrap(separate_module.track_faces)
     model.forward_wav = inference.wrap(model.forward_wav)
-    start, cpu_start = time.perf_counter(), time.process_time()
-    faces = separate_module.separate_video(model, args.video, visual_config=config, device=args.device,
-                                           progress=False)
-    total, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    with tempfile.TemporaryDirectory() as out_dir:
+        start, cpu_start = time.perf_counter(), time.process_time()
+        faces = separate_module.write_video_separation(model, args.video, out_dir, visual_config=config,
+                                                       device=args.device, progress=False)
+        total, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+        tracks = [sf.read(str(face.output), dtype="float32")[0] for face in faces]
 
     mixture = read_audio(args.video, int(model.sample_rate))
     duration = len(mixture) / model.sample_rate
@@ -81,8 +85,8 @@ def main() -> None:
         oracle = oracle_separate(torch.from_numpy(mixture[:n]).float(),
                                  torch.from_numpy(np.stack([ref[:n] for ref in refs])), "irm", model.stft).numpy()
     rows = []
-    for face, ref, ideal in zip(faces, refs, oracle):
-        out, inp = si_sdr(face.audio, ref), si_sdr(mixture, ref)
+    for face, track, ref, ideal in zip(faces, tracks, refs, oracle):
+        out, inp = si_sdr(track, ref), si_sdr(mixture, ref)
         rows.append(dict(face=face.index, si_sdr=out, input_si_sdr=inp, si_sdr_imp=out - inp,
                          oracle_irm_si_sdr_imp=si_sdr(ideal, ref) - inp))
     result = dict(model=str(args.model), video=str(args.video), n_faces=len(faces), seconds=duration,
@@ -94,7 +98,7 @@ def main() -> None:
         print(f"  face {row['face']}: SI-SDR {row['si_sdr']:6.2f} dB (input {row['input_si_sdr']:5.2f} dB, "
               f"improvement {row['si_sdr_imp']:+.2f} dB; oracle IRM {row['oracle_irm_si_sdr_imp']:+.2f} dB)")
     print(f"  RTF {result['rtf']:.3f} on {args.device} x{args.threads} threads = tracking "
-          f"{result['rtf_tracking']:.3f} + model {result['rtf_model']:.3f} + decode/crops {result['rtf_rest']:.3f}"
+          f"{result['rtf_tracking']:.3f} + model {result['rtf_model']:.3f} + decode/crops/writing {result['rtf_rest']:.3f}"
           f" (wall clock; CPU time of this process: {result['cpu_seconds_per_second']:.2f} s per second of video)")
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))

@@ -7,6 +7,7 @@ from asteroid.models import BaseModel
 
 from asteroid_avspeech.losses import CompressedSpectrogramMSE
 from asteroid_avspeech.models import PRESETS, LookingToListen, VisualEncoder, load_model
+from asteroid_avspeech.models.looking_to_listen import scale_to_mixture
 from asteroid_avspeech.models.spectral import STFT, power_compress, power_decompress
 
 SR, FPS = 16000, 25
@@ -208,8 +209,25 @@ def test_forward_wav_eval_mode_deterministic_and_flag_restored():
     assert torch.allclose(first[:1], second, atol=1e-5)
     assert not first.requires_grad
     model.eval()
-    assert torch.allclose(model(wav, lips), first, atol=1e-6)
+    assert torch.allclose(scale_to_mixture(model(wav, lips), wav[:, 0]), first, atol=1e-6)
     assert not model.forward_wav(wav).requires_grad and not model.training
+
+
+def test_inference_gives_each_voice_its_level_in_the_mixture():
+    gen = torch.Generator().manual_seed(0)
+    voices = torch.randn(2, 2, SR, generator=gen) * torch.tensor([[1.0], [0.2]])
+    mixture = voices.sum(1)
+    est = voices * torch.tensor([[30.0], [-0.5]])  # the arbitrary gains of a scale-invariant loss
+    est[1, 0] += 0.05 * voices[1, 1]  # some leakage
+    scaled = scale_to_mixture(torch.cat([est, torch.zeros(2, 1, SR)], 1), mixture)
+    error = (scaled[:, :2] - voices).norm(dim=-1) / voices.norm(dim=-1)
+    assert error.max() < 0.1  # each voice within 10 % (the voices are random, not exactly orthogonal)
+    assert not scaled[:, 2].any()  # an all-zero estimate stays zero
+    model = LookingToListen(n_src=1, **TINY)
+    _set_constant_mask(model, 2.0, 0.0)  # the network's output is 2^(1/0.3) ~ 10x the mixture
+    wav = torch.randn(1, SR, generator=gen)
+    assert model.eval()(wav).abs().max() > 5 * wav.abs().max()
+    assert torch.allclose(model.forward_wav(wav)[0, 0], wav[0], atol=1e-4)
 
 
 def test_asteroid_separate_and_overlap_add():

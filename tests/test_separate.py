@@ -124,7 +124,9 @@ def test_stream_pieces_tile_the_audio_and_chunked_equals_whole(model):
     whole = run(ChunkSettings(5.0, 1.0))
     ref = model.forward_wav(torch.from_numpy(wav)[None], torch.from_numpy(vis[:, [1, 0]].transpose(1, 0, 2, 3))[None])
     np.testing.assert_allclose(whole, ref[0].numpy(), atol=1e-6)  # one window = the plain model call
-    chunked = run(ChunkSettings(0.5, 0.1))
+    # three windows; each window's voices get their level in that window's mixture (scale_to_mixture),
+    # which an untrained model on noise makes vary more between short windows than boundaries do
+    chunked = run(ChunkSettings(1.0, 0.2))
     assert chunked.shape == whole.shape
     snr = 10 * np.log10(np.sum(whole ** 2, axis=1) / np.sum((whole - chunked) ** 2, axis=1))
     assert np.all(snr > 20), snr
@@ -143,10 +145,19 @@ def test_write_outputs_sidecar_and_remux(model, two_face_clip, tmp_path):
         assert len(entry["boxes"]) == len(entry["frames"]) and len(entry["boxes"][0]) == 4
     audio, rate = sf.read(str(faces[0].output))
     assert rate == SR and len(audio) == len(read_audio(two_face_clip, SR))
+    assert np.abs(audio).max() < 0.99  # at the voice's level in the mixture, not clipped
     with av.open(str(faces[1].video_output)) as container:
         assert len(container.streams.video) == 1 and len(container.streams.audio) == 1
     with pytest.raises(FileExistsError, match="already exist"):
         write_video_separation(model, two_face_clip, tmp_path, progress=False)
+
+
+def test_samples_beyond_full_scale_are_reported(model, two_face_clip, tmp_path, caplog, monkeypatch):
+    forward_wav = model.forward_wav
+    monkeypatch.setattr(model, "forward_wav", lambda wav, visual: 100 * forward_wav(wav, visual))
+    write_video_separation(model, two_face_clip, tmp_path, face=2, progress=False)
+    assert "of face 2's voice were beyond full scale, clipped in" in caplog.text
+    assert "face 1's" not in caplog.text
 
 
 def test_face_selection_writes_only_that_face(model, two_face_clip, tmp_path):
