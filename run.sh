@@ -48,7 +48,7 @@ run_stage() {
   if [ "$n" -lt "$stage" ] || [ "$n" -gt "$stop_stage" ]; then return 0; fi
   echo "Stage $n: $what"
   if [ ! -f "$script" ]; then
-    echo "Stage $n is not implemented yet ($script is missing; see the open issues)." >&2
+    echo "Stage $n: $script is missing; is this a complete checkout?" >&2
     exit 1
   fi
   "$python_path" "$script" "${common[@]}" "$@"
@@ -65,4 +65,5 @@ run_stage 3 "mixtures: speaker-disjoint splits and fixed val/test mixture manife
 CUDA_VISIBLE_DEVICES=$id run_stage 4 "training -> $expdir" local/train.py --exp_dir "$expdir"
 CUDA_VISIBLE_DEVICES=$id run_stage 5 "evaluation on the test split -> $expdir" local/evaluate.py --exp_dir "$expdir"
 run_stage 6 "publish: $expdir/publish_dir and RESULTS.md" local/publish.py --exp_dir "$expdir" --results "$results"
-echo "Done (stages $stage to $stop_stage)."
+last_stage=6
+echo "Done (stages $stage to $(( stop_stage < last_stage ? stop_stage : last_stage )))."
