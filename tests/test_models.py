@@ -216,13 +216,14 @@ def test_forward_wav_eval_mode_deterministic_and_flag_restored():
 def test_inference_gives_each_voice_its_level_in_the_mixture():
     gen = torch.Generator().manual_seed(0)
     voices = torch.randn(2, 2, SR, generator=gen) * torch.tensor([[1.0], [0.2]])
-    mixture = voices.sum(1)
-    est = voices * torch.tensor([[30.0], [-0.5]])  # the arbitrary gains of a scale-invariant loss
+    est = 30 * voices  # the arbitrary level of a scale-invariant loss
     est[1, 0] += 0.05 * voices[1, 1]  # some leakage
-    scaled = scale_to_mixture(torch.cat([est, torch.zeros(2, 1, SR)], 1), mixture)
-    error = (scaled[:, :2] - voices).norm(dim=-1) / voices.norm(dim=-1)
-    assert error.max() < 0.1  # each voice within 10 % (the voices are random, not exactly orthogonal)
-    assert not scaled[:, 2].any()  # an all-zero estimate stays zero
+    scaled = scale_to_mixture(est, voices.sum(1))
+    assert ((scaled - voices).norm(dim=-1) / voices.norm(dim=-1)).max() < 0.1
+    # face 2 silent: what leaked into its output stays 30 dB down instead of rising to voice 1's level
+    silent = scale_to_mixture(torch.stack([30 * voices[0, 0], voices[0, 0]])[None], voices[:1, 0])
+    assert torch.allclose(silent[0, 1].norm() / voices[0, 0].norm(), torch.tensor(1 / 31), rtol=1e-3)
+    assert not scale_to_mixture(torch.zeros(1, 2, SR), voices[:1, 0]).any()
     model = LookingToListen(n_src=1, **TINY)
     _set_constant_mask(model, 2.0, 0.0)  # the network's output is 2^(1/0.3) ~ 10x the mixture
     wav = torch.randn(1, SR, generator=gen)

@@ -124,12 +124,12 @@ def test_stream_pieces_tile_the_audio_and_chunked_equals_whole(model):
     whole = run(ChunkSettings(5.0, 1.0))
     ref = model.forward_wav(torch.from_numpy(wav)[None], torch.from_numpy(vis[:, [1, 0]].transpose(1, 0, 2, 3))[None])
     np.testing.assert_allclose(whole, ref[0].numpy(), atol=1e-6)  # one window = the plain model call
-    # three windows; each window's voices get their level in that window's mixture (scale_to_mixture),
-    # which an untrained model on noise makes vary more between short windows than boundaries do
-    chunked = run(ChunkSettings(1.0, 0.2))
+    chunked = run(ChunkSettings(0.5, 0.1))
     assert chunked.shape == whole.shape
     snr = 10 * np.log10(np.sum(whole ** 2, axis=1) / np.sum((whole - chunked) ** 2, axis=1))
-    assert np.all(snr > 20), snr
+    # ~43 dB at the network's own level; each window's gain to the mixture (scale_to_mixture) varies
+    # between windows for an untrained model on noise (~18 dB), not for the trained one (RESULTS.md run 41)
+    assert np.all(snr > 15), snr
 
 
 def test_write_outputs_sidecar_and_remux(model, two_face_clip, tmp_path):

@@ -76,23 +76,25 @@ PRESETS: Dict[str, Dict[str, Any]] = {
 
 
 def scale_to_mixture(est: torch.Tensor, mixture: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """Give each estimate its least-squares gain against the mixture, ``<mix, est_k> / ||est_k||²``.
+    """Scale all estimates of an item by one gain, the least-squares fit of their sum to the mixture.
 
     A network trained with a scale-invariant loss (SI-SDR, the default) outputs its voices at an
     arbitrary level: ~30x the mixture's for the default model, which written to a 16-bit file
-    clips a fifth of the samples. Every voice but ``k`` (and the noise) is nearly uncorrelated
-    with ``est_k``, so this gain puts ``est_k`` at the level that voice has in the mixture.
-    SI-SDR, SDR, STOI and PESQ do not depend on it.
+    clips a fifth of the samples. One gain per item, ``<mix, sum_k est_k> / ||sum_k est_k||²``,
+    brings them to the mixture's level and keeps their relative levels, so the voice of a face
+    that is silent stays quiet (a gain per estimate would raise whatever leaked into it to the
+    level of the voice it leaked from). SI-SDR, SDR, STOI and PESQ do not depend on it.
 
     Args:
         est: estimates ``(batch, n_src, time)``.
         mixture: ``(batch, time)``.
 
     Returns:
-        torch.Tensor: ``(batch, n_src, time)``; an all-zero estimate stays zero.
+        torch.Tensor: ``(batch, n_src, time)``; all-zero estimates stay zero.
     """
-    gain = (est * mixture.unsqueeze(1)).sum(-1, keepdim=True) / est.pow(2).sum(-1, keepdim=True).clamp_min(eps)
-    return est * gain
+    total = est.sum(1)
+    gain = (total * mixture).sum(-1) / total.pow(2).sum(-1).clamp_min(eps)
+    return est * gain[:, None, None]
 
 
 class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
