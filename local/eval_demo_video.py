@@ -5,11 +5,11 @@
     python local/eval_demo_video.py --model exp/l2l/best_model.pth --threads 2 --json exp/l2l/demo_video.json
 
 Prints the SI-SDR of each face's track, as written to its 16-bit wav, against that speaker's clean
-voice (face 1 = left),
-the input SI-SDR (soundtrack vs voice), the improvement and the oracle ceiling (the ideal ratio
-mask in the model's STFT, asteroid_avspeech.oracle), and the CPU real-time factor of
-``write_video_separation`` (face tracking and writing included) with its split: tracking, model,
-the rest (decoding, lip crops, writing). RTF = processing time / video duration; below 1 is faster than real time.
+voice (face 1 = left), the input SI-SDR (soundtrack vs voice), the improvement and the oracle
+ceiling (the ideal ratio mask in the model's STFT, asteroid_avspeech.oracle), and the CPU real-time
+factor of ``write_video_separation`` (face tracking and writing included) with its split: tracking,
+model, the rest (decoding, lip crops, writing). RTF = processing time / video duration; below 1 is
+faster than real time.
 """
 import argparse
 import json
