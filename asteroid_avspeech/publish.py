@@ -45,7 +45,8 @@ def experiment_label(tag: str, condition: str, conf: Conf, ended: Optional[Dict[
     audio-visual (per_speaker fusion), compressed masks, loss si_sdr, speeds 0.9/1/1.1, 3200 steps, 2S_clean``.
 
     ``ended`` (``best_model.pth``'s record of how training ended) turns the planned steps into
-    the steps trained when fewer, e.g. ``2841 of 3200 steps (time cap)``.
+    the steps trained when fewer, e.g. ``2841 of 3200 steps (time cap)``, and names exported
+    weights that are not the final ones, e.g. ``weights of step 2028 (best validation)``.
     """
     model, training = conf["model"], conf["training"]
     inputs = f"audio-visual ({model['fusion']} fusion)" if model["use_visual"] else "audio-only"
@@ -58,6 +59,8 @@ def experiment_label(tag: str, condition: str, conf: Conf, ended: Optional[Dict[
         parts.append(f"{ended['steps']} of {ended['max_steps']} steps ({ended['stopped_by']})")
     elif training.get("max_steps"):
         parts.append(f"{training['max_steps']} steps")
+    if ended is not None and ended.get("weights") == "best_val":
+        parts.append(f"weights of step {ended['weights_step']} (best validation)")
     return ", ".join(parts + [condition])
 
 

@@ -2,10 +2,11 @@
 
 Everything comes from the recipe configuration (``conf.yml`` sections). The experiment
 directory receives, as in asteroid's recipes: ``conf.yml`` (the resolved configuration),
-``checkpoints/`` (top-k and ``last.ckpt``, used to resume after an interruption),
-``best_k_models.json``, ``best_model.pth`` (``serialize()`` + dataset infos, loadable with
-``torch.load(weights_only=True)`` and ``BaseModel.from_pretrained``), ``logs/`` (CSV, and
-TensorBoard when installed) and ``training_curve.png``.
+``checkpoints/`` (the top 5 by validation loss, and ``last.ckpt`` after every validation, used to
+resume after an interruption), ``best_k_models.json``, ``best_model.pth`` (``serialize()`` + dataset
+infos, loadable with ``torch.load(weights_only=True)`` and ``BaseModel.from_pretrained``; which
+weights it holds is ``training.export_weights``), ``logs/`` (CSV, and TensorBoard when installed) and
+``training_curve.png``.
 """
 import json
 import logging
@@ -119,13 +120,34 @@ def trainer_precision(precision: str, accelerator: str) -> str:
     return LIGHTNING_PRECISIONS[precision]
 
 
+#: ``training.export_weights``: the weights ``best_model.pth`` holds, those at the end of training
+#: (where the cosine schedule reaches 0) or those of the best validation loss (asteroid's recipes).
+EXPORT_WEIGHTS = ("final", "best_val")
+
+
+def checkpoint_callbacks(checkpoint_dir: Path) -> Tuple[ModelCheckpoint, ModelCheckpoint]:
+    """The 5 best checkpoints by validation loss, and ``last.ckpt`` rewritten after every validation.
+
+    Lightning's own ``save_last`` refreshes ``last.ckpt`` only when a top-k checkpoint is saved, so
+    an interrupted run would resume from its last improvement, up to ``early_stop_patience``
+    validations back: the second callback keeps the latest state.
+    """
+    best_k = ModelCheckpoint(dirpath=checkpoint_dir, monitor="val_loss", mode="min", save_top_k=5,
+                             verbose=False)
+    latest = ModelCheckpoint(dirpath=checkpoint_dir, filename="last", monitor=None, save_top_k=1,
+                             enable_version_counter=False, verbose=False)
+    return best_k, latest
+
+
 def train(conf: Conf, exp_dir: Path) -> Path:
     """Train (or resume) the experiment in ``exp_dir``; return the path of ``best_model.pth``."""
+    tr = conf["training"]
+    if tr["export_weights"] not in EXPORT_WEIGHTS:
+        raise ConfigError(f"Unknown export_weights {tr['export_weights']!r}; valid: {', '.join(EXPORT_WEIGHTS)}.")
     exp_dir = Path(exp_dir)
     exp_dir.mkdir(parents=True, exist_ok=True)
     dump_conf(conf, exp_dir / "conf.yml")
     pl.seed_everything(conf["corpus"]["seed"], workers=True)
-    tr = conf["training"]
 
     train_set, val_set = build_datasets(conf)
     loader_args = dict(batch_size=tr["batch_size"], num_workers=tr["num_workers"],
@@ -146,10 +168,8 @@ def train(conf: Conf, exp_dir: Path) -> Path:
                       train_loader=train_loader, val_loader=val_loader, scheduler=scheduler,
                       config=conf, face_dropout=tr["face_dropout"])
 
-    checkpoint = ModelCheckpoint(dirpath=exp_dir / "checkpoints", monitor="val_loss", mode="min",
-                                 save_top_k=5, save_last=True, verbose=False)
-    callbacks = [checkpoint, EarlyStopping(monitor="val_loss", mode="min",
-                                           patience=tr["early_stop_patience"])]
+    best_k, latest = checkpoint_callbacks(exp_dir / "checkpoints")
+    callbacks = [best_k, latest, EarlyStopping(monitor="val_loss", mode="min", patience=tr["early_stop_patience"])]
     cosine = scheduler["scheduler"].lr_lambdas[0] if isinstance(scheduler, dict) else None
     if isinstance(cosine, WarmupCosine) and tr["max_minutes"] is not None:
         callbacks.append(FitScheduleToTimeCap(cosine))
@@ -170,7 +190,7 @@ def train(conf: Conf, exp_dir: Path) -> Path:
 
     if trainer.is_global_zero:
         ended = log_stop(trainer, max_steps, optim["lr"], fitted_to_time=cosine is not None and cosine.progress_floor >= 1.0)
-        return export_best_model(checkpoint, model, train_set, exp_dir, ended)
+        return export_best_model(best_k, model, train_set, exp_dir, ended, tr["export_weights"])
     return exp_dir / "best_model.pth"
 
 
@@ -186,20 +206,24 @@ def _loggers(exp_dir: Path) -> list:
 
 
 def export_best_model(checkpoint: ModelCheckpoint, model: LookingToListen, train_set: AVSpeechDataset,
-                      exp_dir: Path, training: Optional[Dict[str, Any]] = None) -> Path:
-    """Write ``best_k_models.json`` and ``best_model.pth``: the best checkpoint's weights, the dataset
-    infos and, under ``training``, how training ended (:func:`~asteroid_avspeech.schedule.log_stop`)."""
+                      exp_dir: Path, training: Optional[Dict[str, Any]] = None, weights: str = "final") -> Path:
+    """Write ``best_k_models.json`` and ``best_model.pth``: the model's weights (``"final"``: as they
+    are, at the end of training; ``"best_val"``: those of the checkpoint with the best validation
+    loss), the dataset infos and, under ``training``, how training ended
+    (:func:`~asteroid_avspeech.schedule.log_stop`) and which weights were exported."""
     best_k = {str(k): float(v) for k, v in checkpoint.best_k_models.items()}
     with atomic_path(exp_dir / "best_k_models.json") as tmp:
         tmp.write_text(json.dumps(best_k, indent=0))
-    if checkpoint.best_model_path:
+    exported, step = "final", None if training is None else training["steps"]
+    if weights == "best_val" and checkpoint.best_model_path:
         state = torch.load(checkpoint.best_model_path, map_location="cpu", weights_only=False)
         model.load_state_dict({k[len("model."):]: v for k, v in state["state_dict"].items()
                                if k.startswith("model.")})
+        exported, step = "best_val", int(state["global_step"])
     package = model.serialize()
     package.update(train_set.get_infos())
     if training is not None:
-        package["training"] = training
+        package["training"] = {**training, "weights": exported, "weights_step": step}
     with atomic_path(exp_dir / "best_model.pth") as tmp:
         torch.save(package, tmp)
     plot_training_curve(exp_dir)

@@ -96,6 +96,9 @@ def test_results_label_names_what_changes_the_scores():
     cut = dict(steps=2841, max_steps=3200, stopped_by="time cap", final_lr_share=0.03)
     assert experiment_label("l2l", "2S_clean", conf, cut).endswith(", 2841 of 3200 steps (time cap), 2S_clean")
     assert experiment_label("l2l", "2S_clean", conf, dict(cut, steps=3200)).endswith(", 3200 steps, 2S_clean")
+    best_val = dict(cut, steps=3200, weights="best_val", weights_step=2028)
+    assert experiment_label("l2l", "2S_clean", conf, best_val).endswith(
+        ", 3200 steps, weights of step 2028 (best validation), 2S_clean")
     conf["model"]["use_visual"] = False
     conf["training"].update(speed_perturbation=[1.0], max_steps=None)
     assert experiment_label("ao", "3S_clean", conf) == (

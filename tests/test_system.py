@@ -255,3 +255,51 @@ def test_slow_training_ends_at_the_bottom_of_a_clock_driven_schedule(tmp_path, c
     assert ended["stopped_by"] == "time cap, schedule fitted" and ended["final_lr_share"] == 0.0
     # the LambdaLR state carries the floor, so a resumed run keeps the schedule where it was
     assert schedule.state_dict()["lr_lambdas"][0]["progress_floor"] == 1.0
+
+
+def _fit(tmp_path, system, max_epochs, ckpt_path=None):
+    from asteroid_avspeech.train import checkpoint_callbacks
+
+    best_k, latest = checkpoint_callbacks(tmp_path / "checkpoints")
+    trainer = pl.Trainer(max_epochs=max_epochs, limit_train_batches=1, limit_val_batches=1, accelerator="cpu",
+                         callbacks=[best_k, latest], logger=CSVLogger(tmp_path), enable_progress_bar=False,
+                         enable_model_summary=False, default_root_dir=tmp_path)
+    trainer.fit(system, ckpt_path=ckpt_path)
+    return trainer, best_k
+
+
+def test_last_checkpoint_follows_every_validation_and_resumes(tmp_path):
+    """last.ckpt holds the latest state although validation stopped improving, and training resumes from it."""
+    system = _system()
+    # a constant validation loss (no learning, frozen BatchNorm statistics): no top-5 checkpoint after the 5th
+    for group in system.optimizer.param_groups:
+        group["lr"] = 0.0
+    for module in system.model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.momentum = 0.0
+    trainer, best_k = _fit(tmp_path, system, max_epochs=7)
+    last = tmp_path / "checkpoints" / "last.ckpt"
+    assert max(int(torch.load(p, weights_only=False)["global_step"]) for p in best_k.best_k_models) == 5
+    assert torch.load(last, weights_only=False)["global_step"] == trainer.global_step == 7
+    resumed, _ = _fit(tmp_path, _system(), max_epochs=8, ckpt_path=last)
+    assert resumed.global_step == 8
+
+
+@pytest.mark.parametrize("weights", ["final", "best_val"])
+def test_best_model_holds_the_chosen_weights(tmp_path, weights):
+    from types import SimpleNamespace
+
+    from asteroid_avspeech.schedule import log_stop
+    from asteroid_avspeech.train import export_best_model
+
+    system = _system()
+    trainer, best_k = _fit(tmp_path, system, max_epochs=3)
+    final = {k: v.clone() for k, v in system.model.state_dict().items()}
+    best = torch.load(best_k.best_model_path, weights_only=False)
+    infos = SimpleNamespace(get_infos=lambda: {"dataset": "tiny"})
+    path = export_best_model(best_k, system.model, infos, tmp_path, log_stop(trainer, 3, peak_lr=1e-3), weights)
+    package = torch.load(path, weights_only=True)
+    expected = final if weights == "final" else {k[len("model."):]: v for k, v in best["state_dict"].items()}
+    assert package["training"]["weights"] == weights
+    assert package["training"]["weights_step"] == (3 if weights == "final" else best["global_step"])
+    assert all(torch.equal(package["state_dict"][k], expected[k]) for k in final)
