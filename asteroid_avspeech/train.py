@@ -27,7 +27,7 @@ from .io_utils import atomic_path
 from .losses import make_loss
 from .models import PRESETS, LookingToListen
 from .models.fast_inference import PRECISIONS, default_precision
-from .schedule import FitScheduleToTimeCap, WarmupCosine, log_stop, make_scheduler, stop_conditions
+from .schedule import FitScheduleToTimeCap, log_stop, make_scheduler, stop_conditions
 from .system import AVSystem
 
 log = logging.getLogger(__name__)
@@ -170,8 +170,8 @@ def train(conf: Conf, exp_dir: Path) -> Path:
 
     best_k, latest = checkpoint_callbacks(exp_dir / "checkpoints")
     callbacks = [best_k, latest, EarlyStopping(monitor="val_loss", mode="min", patience=tr["early_stop_patience"])]
-    cosine = scheduler["scheduler"].lr_lambdas[0] if isinstance(scheduler, dict) else None
-    if isinstance(cosine, WarmupCosine) and tr["max_minutes"] is not None:
+    cosine = scheduler["scheduler"].lr_lambdas[0] if isinstance(scheduler, dict) else None  # dict: the cosine
+    if cosine is not None and tr["max_minutes"] is not None:
         callbacks.append(FitScheduleToTimeCap(cosine))
     trainer = pl.Trainer(
         **stop_conditions(tr),
