@@ -139,6 +139,19 @@ def checkpoint_callbacks(checkpoint_dir: Path) -> Tuple[ModelCheckpoint, ModelCh
     return best_k, latest
 
 
+def fit_resumable(trainer: pl.Trainer, system: pl.LightningModule, last: Path) -> None:
+    """``trainer.fit``, resumed from ``last`` when it exists, then the final state saved to ``last``.
+
+    Training usually ends between two validations (``max_steps``, the time cap), after the last
+    checkpoint: saving the end too means a rerun finds the run finished instead of training the
+    last steps again, and that nothing trained is lost.
+    """
+    if last.is_file():
+        log.info("Resuming from %s", last)
+    trainer.fit(system, ckpt_path=last if last.is_file() else None)
+    trainer.save_checkpoint(last)  # every DDP process calls it; rank 0 writes
+
+
 def train(conf: Conf, exp_dir: Path) -> Path:
     """Train (or resume) the experiment in ``exp_dir``; return the path of ``best_model.pth``."""
     tr = conf["training"]
@@ -183,11 +196,7 @@ def train(conf: Conf, exp_dir: Path) -> Path:
         precision=trainer_precision(tr["precision"], devices["accelerator"]),
         **devices,
     )
-    last = exp_dir / "checkpoints" / "last.ckpt"
-    if last.is_file():
-        log.info("Resuming from %s", last)
-    trainer.fit(system, ckpt_path=last if last.is_file() else None)
-
+    fit_resumable(trainer, system, exp_dir / "checkpoints" / "last.ckpt")
     if trainer.is_global_zero:
         ended = log_stop(trainer, max_steps, optim["lr"], fitted_to_time=cosine is not None and cosine.progress_floor >= 1.0)
         return export_best_model(best_k, model, train_set, exp_dir, ended, tr["export_weights"])

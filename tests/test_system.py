@@ -243,9 +243,9 @@ def test_slow_training_ends_at_the_bottom_of_a_clock_driven_schedule(tmp_path, c
     system.scheduler = make_scheduler(system.optimizer, optim, total_steps=10 ** 6)
     schedule = system.scheduler["scheduler"]
     cosine = schedule.lr_lambdas[0]
-    trainer = pl.Trainer(max_steps=10 ** 6, max_time=dict(seconds=4), logger=CSVLogger(tmp_path),
+    trainer = pl.Trainer(max_steps=10 ** 6, max_time=dict(seconds=6), logger=CSVLogger(tmp_path),
                          accelerator="cpu", enable_progress_bar=False, enable_model_summary=False,
-                         default_root_dir=tmp_path, callbacks=[FitScheduleToTimeCap(cosine, margin=0.2)])
+                         default_root_dir=tmp_path, callbacks=[FitScheduleToTimeCap(cosine, margin=0.5)])  # a busy machine may pause >1 s
     with caplog.at_level("INFO", logger="asteroid_avspeech.schedule"):
         trainer.fit(system)
         ended = log_stop(trainer, 10 ** 6, peak_lr=1e-3, fitted_to_time=cosine.progress_floor >= 1.0)
@@ -257,14 +257,16 @@ def test_slow_training_ends_at_the_bottom_of_a_clock_driven_schedule(tmp_path, c
     assert schedule.state_dict()["lr_lambdas"][0]["progress_floor"] == 1.0
 
 
-def _fit(tmp_path, system, max_epochs, ckpt_path=None):
-    from asteroid_avspeech.train import checkpoint_callbacks
+def _fit(tmp_path, system, max_epochs=-1, max_steps=-1, train_batches=1):
+    """Train as stage 4 does (its checkpoints, resumed from last.ckpt when there)."""
+    from asteroid_avspeech.train import checkpoint_callbacks, fit_resumable
 
     best_k, latest = checkpoint_callbacks(tmp_path / "checkpoints")
-    trainer = pl.Trainer(max_epochs=max_epochs, limit_train_batches=1, limit_val_batches=1, accelerator="cpu",
-                         callbacks=[best_k, latest], logger=CSVLogger(tmp_path), enable_progress_bar=False,
-                         enable_model_summary=False, default_root_dir=tmp_path)
-    trainer.fit(system, ckpt_path=ckpt_path)
+    trainer = pl.Trainer(max_epochs=max_epochs, max_steps=max_steps, limit_train_batches=train_batches,
+                         limit_val_batches=1, accelerator="cpu", callbacks=[best_k, latest],
+                         logger=CSVLogger(tmp_path), enable_progress_bar=False, enable_model_summary=False,
+                         default_root_dir=tmp_path)
+    fit_resumable(trainer, system, tmp_path / "checkpoints" / "last.ckpt")
     return trainer, best_k
 
 
@@ -281,8 +283,20 @@ def test_last_checkpoint_follows_every_validation_and_resumes(tmp_path):
     last = tmp_path / "checkpoints" / "last.ckpt"
     assert max(int(torch.load(p, weights_only=False)["global_step"]) for p in best_k.best_k_models) == 5
     assert torch.load(last, weights_only=False)["global_step"] == trainer.global_step == 7
-    resumed, _ = _fit(tmp_path, _system(), max_epochs=8, ckpt_path=last)
+    resumed, _ = _fit(tmp_path, _system(), max_epochs=8)
     assert resumed.global_step == 8
+
+
+def test_the_end_of_training_is_saved_and_a_rerun_trains_no_more(tmp_path):
+    """Training that ends between validations (max_steps mid-epoch) is saved; rerunning it changes nothing."""
+    system = _system()
+    trainer, _ = _fit(tmp_path, system, max_steps=3, train_batches=2)  # validations at steps 2, (4)
+    last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
+    assert trainer.global_step == last["global_step"] == 3
+    rerun = _system()  # the same initial weights: restored from last.ckpt, they must come back as trained
+    rerun_trainer, _ = _fit(tmp_path, rerun, max_steps=3, train_batches=2)
+    assert rerun_trainer.global_step == 3
+    assert all(torch.equal(a, b) for a, b in zip(system.model.state_dict().values(), rerun.model.state_dict().values()))
 
 
 @pytest.mark.parametrize("weights", ["final", "best_val"])
