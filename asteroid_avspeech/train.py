@@ -13,7 +13,7 @@ import logging
 import math
 import os
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import pytorch_lightning as pl
 import torch
@@ -139,6 +139,21 @@ def checkpoint_callbacks(checkpoint_dir: Path) -> Tuple[ModelCheckpoint, ModelCh
     return best_k, latest
 
 
+def early_stopping(patience: Optional[int]) -> List[EarlyStopping]:
+    """Lightning's early stopping on the validation loss after ``patience`` validations without
+    improvement, or none for ``patience=None`` (train to ``max_steps``, where the cosine ends).
+
+    Raises:
+        ConfigError: ``patience`` is neither None nor a positive integer.
+    """
+    if patience is None:
+        return []
+    if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
+        raise ConfigError(f"early_stop_patience must be a positive integer or null (no early stopping), "
+                          f"got {patience!r}.")
+    return [EarlyStopping(monitor="val_loss", mode="min", patience=patience)]
+
+
 def fit_resumable(trainer: pl.Trainer, system: pl.LightningModule, last: Path) -> None:
     """``trainer.fit``, resumed from ``last`` when it exists, then the final state saved to ``last``.
 
@@ -182,7 +197,7 @@ def train(conf: Conf, exp_dir: Path) -> Path:
                       config=conf, face_dropout=tr["face_dropout"])
 
     best_k, latest = checkpoint_callbacks(exp_dir / "checkpoints")
-    callbacks = [best_k, latest, EarlyStopping(monitor="val_loss", mode="min", patience=tr["early_stop_patience"])]
+    callbacks = [best_k, latest, *early_stopping(tr["early_stop_patience"])]
     cosine = scheduler["scheduler"].lr_lambdas[0] if isinstance(scheduler, dict) else None  # dict: the cosine
     if cosine is not None and tr["max_minutes"] is not None:
         callbacks.append(FitScheduleToTimeCap(cosine))

@@ -317,3 +317,15 @@ def test_best_model_holds_the_chosen_weights(tmp_path, weights):
     assert package["training"]["weights"] == weights
     assert package["training"]["weights_step"] == (3 if weights == "final" else best["global_step"])
     assert all(torch.equal(package["state_dict"][k], expected[k]) for k in final)
+
+
+def test_early_stopping_is_optional_and_checked():
+    from asteroid_avspeech.config import ConfigError
+    from asteroid_avspeech.train import early_stopping
+
+    assert early_stopping(None) == []  # train to max_steps
+    (callback,) = early_stopping(7)
+    assert isinstance(callback, EarlyStopping) and callback.patience == 7 and callback.monitor == "val_loss"
+    for bad in (0, -3, 2.5, "20", True):
+        with pytest.raises(ConfigError, match="early_stop_patience"):
+            early_stopping(bad)
