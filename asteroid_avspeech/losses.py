@@ -1,11 +1,12 @@
 """Training losses with per-item permutation handling.
 
 Items whose faces are given are scored in face order (output ``k`` against the voice of
-face ``k``: no permutation search, a swap is an error). Items whose faces were dropped are
-scored with the best permutation (PIT), since their output order is arbitrary.
+face ``k``: a swap is an error), optionally mixed with their best-permutation loss
+(``pit_weight``, see :func:`permuted_mean`). Items whose faces were dropped are scored with
+the best permutation (PIT) alone, since their output order is arbitrary.
 
 Shapes: estimates and targets ``(batch, n_src, time)``; ``pit`` a bool ``(batch,)`` or None
-(None: face order for every item). Each loss returns a scalar, the mean over the batch.
+(None: every item has faces). Each loss returns a scalar, the mean over the batch.
 """
 from typing import Any, Dict, Optional, Union
 
@@ -17,22 +18,40 @@ from torch import nn
 from .models.spectral import STFT, power_compress
 
 
-def permuted_mean(pairwise: torch.Tensor, pit: Optional[torch.Tensor] = None) -> torch.Tensor:
+def check_pit_weight(pit_weight: float) -> float:
+    """``pit_weight`` if it is in [0, 1): at 1 nothing would teach the outputs to follow the faces."""
+    if not 0.0 <= pit_weight < 1.0:
+        raise ValueError(f"pit_weight must be in [0, 1), got {pit_weight}.")
+    return float(pit_weight)
+
+
+def permuted_mean(pairwise: torch.Tensor, pit: Optional[torch.Tensor] = None,
+                  pit_weight: float = 0.0) -> torch.Tensor:
     """Batch mean of the per-item loss, in face order or with the best permutation.
+
+    Items with faces get ``(1 - pit_weight) * face-order loss + pit_weight * best-permutation
+    loss``. Both terms agree once the outputs follow the faces; before that, the second one
+    rewards separating the voices in whichever order, as an audio-only model learns to (by
+    pitch, say) while the first teaches which output is which face.
 
     Args:
         pairwise: ``(batch, n_src, n_src)``, ``pairwise[b, i, j]`` = loss of estimate ``i``
             against target ``j``.
-        pit: bool ``(batch,)``: True where the best permutation is used. None: all False.
+        pit: bool ``(batch,)``: True for faceless items (best permutation only). None: all False.
+        pit_weight: share of the best-permutation loss for items with faces, in [0, 1).
 
     Returns:
         torch.Tensor: scalar.
     """
     ordered = pairwise.diagonal(dim1=-2, dim2=-1).mean(-1)  # (batch,)
-    if pit is None or not bool(pit.any()):
+    faceless = pit is not None and bool(pit.any())
+    if not faceless and pit_weight == 0.0:
         return ordered.mean()
     best, _ = PITLossWrapper.find_best_perm(pairwise)  # (batch,)
-    return torch.where(pit.to(pairwise.device), best, ordered).mean()
+    with_faces = (1.0 - pit_weight) * ordered + pit_weight * best
+    if not faceless:
+        return with_faces.mean()
+    return torch.where(pit.to(pairwise.device), best, with_faces).mean()
 
 
 class CompressedSpectrogramMSE(nn.Module):
@@ -45,6 +64,7 @@ class CompressedSpectrogramMSE(nn.Module):
     Args:
         n_filters, kernel_size, stride, sample_rate: STFT settings (use the model's).
         power: compression exponent.
+        pit_weight: see :func:`permuted_mean`.
     """
 
     def __init__(
@@ -54,10 +74,12 @@ class CompressedSpectrogramMSE(nn.Module):
         stride: int = 160,
         sample_rate: float = 16000.0,
         power: float = 0.3,
+        pit_weight: float = 0.0,
     ):
         super().__init__()
         self.stft = STFT(n_filters, kernel_size, stride, sample_rate=sample_rate)
         self.power = power
+        self.pit_weight = check_pit_weight(pit_weight)
 
     def compressed(self, wav: torch.Tensor) -> torch.Tensor:
         """``(batch, n_src, time)`` -> ``(batch, n_src, 2 * frames * freq)``."""
@@ -73,33 +95,43 @@ class CompressedSpectrogramMSE(nn.Module):
     def forward(self, est: torch.Tensor, target: torch.Tensor,
                 pit: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Scalar loss; see the module docstring for ``pit``."""
-        return permuted_mean(self.pairwise(est, target), pit)
+        return permuted_mean(self.pairwise(est, target), pit, self.pit_weight)
 
 
 class NegSISDR(nn.Module):
-    """Negative SI-SDR (asteroid's ``pairwise_neg_sisdr``) with per-item permutation handling."""
+    """Negative SI-SDR (asteroid's ``pairwise_neg_sisdr``) with per-item permutation handling.
+
+    Args:
+        pit_weight: see :func:`permuted_mean`.
+    """
+
+    def __init__(self, pit_weight: float = 0.0):
+        super().__init__()
+        self.pit_weight = check_pit_weight(pit_weight)
 
     def forward(self, est: torch.Tensor, target: torch.Tensor,
                 pit: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Scalar loss (dB, lower is better); see the module docstring for ``pit``."""
-        return permuted_mean(pairwise_neg_sisdr(est, target), pit)
+        return permuted_mean(pairwise_neg_sisdr(est, target), pit, self.pit_weight)
 
 
 LOSSES = {"spec_mse": CompressedSpectrogramMSE, "si_sdr": NegSISDR}
 
 
-def make_loss(name: str, model: Union[BaseModel, Dict[str, Any], None] = None) -> nn.Module:
+def make_loss(name: str, model: Union[BaseModel, Dict[str, Any], None] = None,
+              pit_weight: float = 0.0) -> nn.Module:
     """Loss by name: ``"spec_mse"`` (the paper's compressed-spectrogram MSE) or ``"si_sdr"``.
 
     Args:
         name: key of :data:`LOSSES`.
         model: the model, or its ``get_model_args()``; ``spec_mse`` takes the STFT and
             compression settings from it (defaults when None).
+        pit_weight: see :func:`permuted_mean`.
     """
     if name not in LOSSES:
         raise ValueError(f"Unknown loss {name!r}; valid losses: {', '.join(LOSSES)}")
     if name != "spec_mse":
-        return LOSSES[name]()
+        return LOSSES[name](pit_weight=pit_weight)
     args = model.get_model_args() if isinstance(model, BaseModel) else (model or {})
     keys = ("n_filters", "kernel_size", "stride", "sample_rate", "power")
-    return CompressedSpectrogramMSE(**{key: args[key] for key in keys if key in args})
+    return CompressedSpectrogramMSE(**{key: args[key] for key in keys if key in args}, pit_weight=pit_weight)

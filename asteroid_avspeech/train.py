@@ -192,7 +192,7 @@ def train(conf: Conf, exp_dir: Path) -> Path:
     steps_per_epoch = math.ceil(len(train_loader) / devices["devices"])
     max_steps = tr["max_steps"] if tr["max_steps"] is not None else tr["epochs"] * steps_per_epoch
     scheduler = make_scheduler(optimizer, optim, max_steps)
-    system = AVSystem(model=model, optimizer=optimizer, loss_func=make_loss(tr["loss"], model),
+    system = AVSystem(model=model, optimizer=optimizer, loss_func=make_loss(tr["loss"], model, tr["pit_weight"]),
                       train_loader=train_loader, val_loader=val_loader, scheduler=scheduler,
                       config=conf, face_dropout=tr["face_dropout"])
 

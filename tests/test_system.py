@@ -50,6 +50,20 @@ def test_permuted_mean_three_sources():
     assert permuted_mean(pairwise, torch.tensor([False])) == 1.0
 
 
+def test_pit_weight_mixes_face_order_and_best_order_for_items_with_faces():
+    pairwise = torch.tensor([[[4.0, 0.0], [0.0, 4.0]],    # item 0: the outputs are swapped
+                             [[1.0, 3.0], [3.0, 1.0]]])   # item 1: in face order
+    # item 0: 0.25 x 4 (face order) + 0.75 x 0 (best order); item 1: 1 either way
+    assert permuted_mean(pairwise, pit_weight=0.75) == pytest.approx((1.0 + 1.0) / 2)
+    # a faceless item keeps the best order alone
+    assert permuted_mean(pairwise, torch.tensor([True, False]), pit_weight=0.75) == pytest.approx((0.0 + 1.0) / 2)
+    assert permuted_mean(pairwise, pit_weight=0.0) == pytest.approx((4.0 + 1.0) / 2)
+    for name in ("si_sdr", "spec_mse"):
+        assert make_loss(name, pit_weight=0.25).pit_weight == 0.25
+        with pytest.raises(ValueError, match="pit_weight"):
+            make_loss(name, pit_weight=1.0)  # nothing would make the outputs follow the faces
+
+
 def test_make_loss_takes_stft_from_model_args():
     model = LookingToListen(n_src=1, **TINY, power=0.5)
     loss = make_loss("spec_mse", model)
