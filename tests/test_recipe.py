@@ -89,18 +89,20 @@ def test_publish_names_the_missing_stage(recipe_run, tmp_path):
 def test_results_label_names_what_changes_the_scores():
     conf = load_conf(REPO / "conf.yml")
     conf["model"].update(fusion="per_speaker", mask_domain="linear")
-    conf["training"].update(speed_perturbation=[0.9, 1.0, 1.1], max_steps=3200)
+    conf["training"].update(speed_perturbation=[0.9, 1.0, 1.1], max_steps=3200, pit_weight=0.5)
     assert experiment_label("l2l", "2S_clean", conf) == (
         "l2l, synthetic corpus, preset small, audio-visual (per_speaker fusion), linear masks, loss si_sdr, "
-        "speeds 0.9/1/1.1, 3200 steps, 2S_clean")
+        "pit_weight 0.5, speeds 0.9/1/1.1, 3200 steps, 2S_clean")
+    conf["training"]["pit_weight"] = 0.0
+    assert "pit_weight" not in experiment_label("l2l", "2S_clean", conf)
     cut = dict(steps=2841, max_steps=3200, stopped_by="time cap", final_lr_share=0.03)
     assert experiment_label("l2l", "2S_clean", conf, cut).endswith(", 2841 of 3200 steps (time cap), 2S_clean")
     assert experiment_label("l2l", "2S_clean", conf, dict(cut, steps=3200)).endswith(", 3200 steps, 2S_clean")
     best_val = dict(cut, steps=3200, weights="best_val", weights_step=2028)
     assert experiment_label("l2l", "2S_clean", conf, best_val).endswith(
         ", 3200 steps, weights of step 2028 (best validation), 2S_clean")
-    conf["model"]["use_visual"] = False
-    conf["training"].update(speed_perturbation=[1.0], max_steps=None)
+    conf["model"]["use_visual"] = False  # all items faceless: pit_weight plays no part
+    conf["training"].update(speed_perturbation=[1.0], max_steps=None, pit_weight=0.5)
     assert experiment_label("ao", "3S_clean", conf) == (
         "ao, synthetic corpus, preset small, audio-only, linear masks, loss si_sdr, 3S_clean")
 
