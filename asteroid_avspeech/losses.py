@@ -20,8 +20,8 @@ from .models.spectral import STFT, power_compress
 
 def check_pit_weight(pit_weight: float) -> float:
     """``pit_weight`` if it is in [0, 1): at 1 nothing would teach the outputs to follow the faces."""
-    if not 0.0 <= pit_weight < 1.0:
-        raise ValueError(f"pit_weight must be in [0, 1), got {pit_weight}.")
+    if isinstance(pit_weight, bool) or not isinstance(pit_weight, (int, float)) or not 0.0 <= pit_weight < 1.0:
+        raise ValueError(f"pit_weight must be a number in [0, 1), got {pit_weight!r}.")
     return float(pit_weight)
 
 

@@ -60,8 +60,9 @@ def test_pit_weight_mixes_face_order_and_best_order_for_items_with_faces():
     assert permuted_mean(pairwise, pit_weight=0.0) == pytest.approx((4.0 + 1.0) / 2)
     for name in ("si_sdr", "spec_mse"):
         assert make_loss(name, pit_weight=0.25).pit_weight == 0.25
-        with pytest.raises(ValueError, match="pit_weight"):
-            make_loss(name, pit_weight=1.0)  # nothing would make the outputs follow the faces
+        for bad in (1.0, -0.1, "half", None):  # at 1 nothing would make the outputs follow the faces
+            with pytest.raises(ValueError, match="pit_weight"):
+                make_loss(name, pit_weight=bad)
 
 
 def test_make_loss_takes_stft_from_model_args():
