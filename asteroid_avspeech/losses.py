@@ -44,12 +44,11 @@ def permuted_mean(pairwise: torch.Tensor, pit: Optional[torch.Tensor] = None,
         torch.Tensor: scalar.
     """
     ordered = pairwise.diagonal(dim1=-2, dim2=-1).mean(-1)  # (batch,)
-    faceless = pit is not None and bool(pit.any())
-    if not faceless and pit_weight == 0.0:
-        return ordered.mean()
+    if pit_weight == 0.0 and (pit is None or not bool(pit.any())):
+        return ordered.mean()  # no permutation search needed
     best, _ = PITLossWrapper.find_best_perm(pairwise)  # (batch,)
     with_faces = (1.0 - pit_weight) * ordered + pit_weight * best
-    if not faceless:
+    if pit is None:
         return with_faces.mean()
     return torch.where(pit.to(pairwise.device), best, with_faces).mean()
 
