@@ -53,6 +53,7 @@ def build_model(conf: Conf) -> LookingToListen:
         use_visual=conf["model"]["use_visual"],
         mask_domain=conf["model"]["mask_domain"],
         fusion=conf["model"]["fusion"],
+        audio_bottleneck=conf["model"]["audio_bottleneck"],
         sample_rate=conf["data"]["sample_rate"],
         fps=conf["data"]["fps"],
         lip_size=conf["visual"]["lip_size"],

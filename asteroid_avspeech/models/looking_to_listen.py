@@ -1,6 +1,6 @@
 """Looking to Listen (Ephrat et al., 2018) as an asteroid ``BaseModel``.
 
-mixture -> STFT -> power-law compression -> audio stream (dilated 2-D convs)
+mixture -> STFT -> power-law compression -> audio stream (dilated 2-D convs) [-> linear bottleneck]
 faces   -> VisualEncoder -> visual stream (dilated 1-D convs) -> nearest upsampling to STFT frames
 concat -> BLSTM -> FC layers -> one unbounded complex ratio mask per speaker
           (all speakers at once, the paper; or once per face with shared weights)
@@ -126,6 +126,12 @@ class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
     output is added to its face features, so outputs still differ when faces are missing.
     Audio-only models (``use_visual=False``) have no faces to run per and are always joint.
 
+    Bottleneck: the audio stream outputs ``audio_out_channels x n_freqs`` features per frame
+    (1028 for the ``small`` preset), most of the BLSTM's input and of its cost.
+    ``audio_bottleneck=d`` projects them to ``d`` features (linear + ReLU) once per mixture, before
+    the fusion (which ``per_speaker`` repeats per face); 0 (the paper) feeds them to the BLSTM as
+    they are.
+
     Args:
         n_src: number of speakers (outputs); one visual stream input per speaker.
         preset: size preset, one of :data:`PRESETS` (``"paper"`` or ``"small"``). Every size
@@ -143,6 +149,7 @@ class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
         power: power-law compression exponent.
         mask_domain: what the masks multiply, one of :data:`MASK_DOMAINS` (see above).
         fusion: one of :data:`FUSIONS` (see above).
+        audio_bottleneck: audio features per frame before the fusion (see above); 0: none.
         audio_channels: channels of the audio stream's hidden conv layers.
         audio_out_channels: channels of its last (1x1) layer.
         audio_kernels: ``[[k_time, k_freq], ...]`` of the audio stream's hidden layers.
@@ -176,6 +183,7 @@ class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
         power: float = 0.3,
         mask_domain: str = "compressed",
         fusion: str = "joint",
+        audio_bottleneck: int = 0,
         audio_channels: Optional[int] = None,
         audio_out_channels: Optional[int] = None,
         audio_kernels: Optional[List[List[int]]] = None,
@@ -199,6 +207,8 @@ class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
             raise ValueError(f"Unknown mask_domain {mask_domain!r}; valid: {', '.join(MASK_DOMAINS)}")
         if fusion not in FUSIONS:
             raise ValueError(f"Unknown fusion {fusion!r}; valid: {', '.join(FUSIONS)}")
+        if audio_bottleneck < 0:
+            raise ValueError(f"audio_bottleneck must be >= 0 (0: none), got {audio_bottleneck}.")
         given = dict(
             audio_channels=audio_channels, audio_out_channels=audio_out_channels,
             audio_kernels=audio_kernels, audio_dilations=audio_dilations,
@@ -227,7 +237,11 @@ class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
             sizes["audio_channels"], sizes["audio_out_channels"],
             sizes["audio_kernels"], sizes["audio_dilations"],
         )
+        self.audio_bottleneck = int(audio_bottleneck)
         fusion_dim = sizes["audio_out_channels"] * n_freqs
+        if self.audio_bottleneck:
+            self.audio_projection = nn.Sequential(nn.Linear(fusion_dim, self.audio_bottleneck), nn.ReLU())
+            fusion_dim = self.audio_bottleneck
         if use_visual:
             self.visual_encoder = VisualEncoder(
                 kind=sizes["visual_kind"], feat_dim=sizes["visual_feat_dim"],
@@ -318,6 +332,8 @@ class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
         """
         batch, _, frames, freqs = comp_spec.shape
         audio = self.audio_stream(comp_spec)  # (batch, frames, audio_out * freq)
+        if self.audio_bottleneck:
+            audio = self.audio_projection(audio)  # (batch, frames, audio_bottleneck)
         if not self.use_visual:
             if visual is not None:
                 raise ValueError("This model is audio-only (use_visual=False): pass visual=None.")
@@ -421,6 +437,7 @@ class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
             power=self.power,
             mask_domain=self.mask_domain,
             fusion=self.fusion,
+            audio_bottleneck=self.audio_bottleneck,
             **self.stft_args,
             **copy.deepcopy(self.sizes),
         )
