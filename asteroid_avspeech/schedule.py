@@ -70,6 +70,27 @@ def stop_conditions(training: Dict[str, Any]) -> Dict[str, Any]:
                 max_time=None if minutes is None else dict(minutes=minutes))
 
 
+def validation_interval(training: Dict[str, Any], lr_schedule: str) -> Dict[str, Any]:
+    """Lightning's validation interval: every ``val_every_steps`` training steps, or every epoch (null).
+
+    A validation (and the ``last.ckpt`` written after it) costs about as much as 8 training steps
+    here; steps rather than epochs also suit a large corpus, whose epochs are long.
+
+    Raises:
+        ConfigError: ``val_every_steps`` is neither null nor a positive integer, or it is set with the
+            plateau schedule (which halves the learning rate per epoch on the validation loss).
+    """
+    steps = training["val_every_steps"]
+    if steps is None:
+        return {}
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ConfigError(f"val_every_steps must be a positive integer or null (every epoch), got {steps!r}.")
+    if lr_schedule == "plateau":
+        raise ConfigError("lr_schedule plateau halves the learning rate per epoch on the validation loss: "
+                          "set val_every_steps: null (validate every epoch) with it.")
+    return dict(val_check_interval=steps, check_val_every_n_epoch=None)
+
+
 def _timer(trainer: pl.Trainer) -> Optional[Timer]:
     return next((callback for callback in trainer.callbacks if isinstance(callback, Timer)), None)
 

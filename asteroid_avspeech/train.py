@@ -27,7 +27,7 @@ from .io_utils import atomic_path
 from .losses import make_loss
 from .models import PRESETS, LookingToListen
 from .models.fast_inference import PRECISIONS, default_precision
-from .schedule import FitScheduleToTimeCap, log_stop, make_scheduler, stop_conditions
+from .schedule import FitScheduleToTimeCap, log_stop, make_scheduler, stop_conditions, validation_interval
 from .system import AVSystem
 
 log = logging.getLogger(__name__)
@@ -204,6 +204,7 @@ def train(conf: Conf, exp_dir: Path) -> Path:
         callbacks.append(FitScheduleToTimeCap(cosine))
     trainer = pl.Trainer(
         **stop_conditions(tr),
+        **validation_interval(tr, optim["lr_schedule"]),
         callbacks=callbacks,
         logger=_loggers(exp_dir),  # asteroid's System needs a logger (never logger=False)
         default_root_dir=exp_dir,

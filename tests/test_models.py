@@ -280,6 +280,27 @@ def test_per_speaker_fusion_shares_one_network_across_faces():
         LookingToListen(n_src=2, fusion="early", **TINY)
 
 
+@pytest.mark.parametrize("use_visual, fusion", [(True, "per_speaker"), (True, "joint"), (False, "joint")])
+def test_audio_bottleneck_narrows_the_blstm_input(tmp_path, use_visual, fusion):
+    torch.manual_seed(0)
+    plain = LookingToListen(n_src=2, use_visual=use_visual, fusion=fusion, **TINY)
+    narrow = LookingToListen(n_src=2, use_visual=use_visual, fusion=fusion, audio_bottleneck=5, **TINY)
+    audio_dim = TINY["audio_out_channels"] * plain.stft.n_freqs
+    assert plain.blstm.input_size - narrow.blstm.input_size == audio_dim - 5
+    assert narrow.audio_projection[0].in_features == audio_dim
+    lips = _lips(2, 2, 1.0) if use_visual else None
+    assert narrow(torch.randn(2, SR), lips).shape == (2, 2, SR)
+    path = tmp_path / "narrow.pth"
+    torch.save(narrow.serialize(), path)
+    loaded = load_model(path)
+    wav = torch.randn(1, SR)
+    lips = lips[:1] if use_visual else None
+    assert loaded.audio_bottleneck == 5
+    assert torch.equal(loaded.forward_wav(wav, lips), narrow.forward_wav(wav, lips))
+    with pytest.raises(ValueError, match="audio_bottleneck must be >= 0"):
+        LookingToListen(n_src=2, audio_bottleneck=-1, **TINY)
+
+
 def _plain_types_only(value):
     if isinstance(value, dict):
         return all(_plain_types_only(v) for v in value.values())
@@ -350,5 +371,9 @@ def test_mismatching_package_gives_clear_error(tmp_path):
     wav, lips = torch.randn(1, SR), _lips(1, 2, 1.0)
     assert loaded.fusion == "per_speaker"
     assert torch.equal(loaded.forward_wav(wav, lips), per_speaker.forward_wav(wav, lips))
+    # ... and from before audio_bottleneck existed, without one
+    before = dict(package, model_args={k: v for k, v in package["model_args"].items() if k != "audio_bottleneck"})
+    torch.save(before, path)
+    assert load_model(path).audio_bottleneck == 0
     with pytest.raises(FileNotFoundError, match="missing.pth"):
         load_model(tmp_path / "missing.pth")

@@ -27,7 +27,7 @@ def recipe_run(tmp_path_factory):
                             n_val_mixtures=2, n_test_mixtures=3)
     # cpu_processes=2: training runs Lightning's DDP (gloo) on the CPU, the --id 0,1 code path
     conf["training"].update(segment=1.0, batch_size=1, epochs=1, max_steps=None, num_workers=0, max_minutes=None,
-                            cpu_processes=2)
+                            cpu_processes=2, val_every_steps=1)
     conf["eval"].update(metrics=["si_sdr", "stoi"], n_save_examples=1)
     conf_path = tmp / "conf.yml"
     conf_path.write_text(yaml.safe_dump(conf))

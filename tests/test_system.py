@@ -344,3 +344,27 @@ def test_early_stopping_is_optional_and_checked():
     for bad in (0, -3, 2.5, "20", True):
         with pytest.raises(ConfigError, match="early_stop_patience"):
             early_stopping(bad)
+
+
+def test_validation_runs_every_val_every_steps_across_epochs(tmp_path):
+    from asteroid_avspeech.config import ConfigError
+    from asteroid_avspeech.schedule import validation_interval
+
+    assert validation_interval(dict(val_every_steps=None), "plateau") == {}  # every epoch
+    validated_at = []
+
+    class Record(pl.Callback):
+        def on_validation_end(self, trainer, pl_module):
+            validated_at.append(trainer.global_step)
+
+    # 2 batches per epoch: validations every 3 steps fall inside epochs and span their ends
+    trainer = pl.Trainer(max_steps=7, accelerator="cpu", callbacks=[Record()], logger=CSVLogger(tmp_path),
+                         num_sanity_val_steps=0, enable_progress_bar=False, enable_model_summary=False,
+                         default_root_dir=tmp_path, **validation_interval(dict(val_every_steps=3), "cosine"))
+    trainer.fit(_system())
+    assert validated_at == [3, 6]
+    for bad in (0, -200, 2.5, "200", True):
+        with pytest.raises(ConfigError, match="val_every_steps must be a positive integer or null"):
+            validation_interval(dict(val_every_steps=bad), "cosine")
+    with pytest.raises(ConfigError, match="plateau.*val_every_steps: null"):
+        validation_interval(dict(val_every_steps=200), "plateau")
