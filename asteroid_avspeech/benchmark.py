@@ -223,7 +223,7 @@ def model_throughput(preset: str, batch: int, seconds: float, device: str = "cpu
         repeats: timed runs (best counts; the warm-up run counts as one).
         max_seconds: stop repeating once the runs of one kind took this long.
         threads: torch CPU threads (default: torch's own choice).
-        model_args: further :class:`LookingToListen` arguments (the recipe's ``lip_size``, ``fusion``).
+        model_args: further :class:`LookingToListen` arguments (the recipe's ``lip_size``, ``fusion``, ``audio_bottleneck``).
 
     Returns:
         ``forward_audio_s_per_s``, ``train_audio_s_per_s`` (forward + backward), and the peak
@@ -353,7 +353,7 @@ def inference_variants(preset: str, seconds: float, device: str = "cpu", repeats
         repeats: rounds of timed runs; the best of each variant counts.
         wav: mixture ``(1, time)`` (e.g. real speech); default: Gaussian noise.
         with_compile: also time ``torch.compile`` of the fastest context (compile time reported).
-        model_args: further :class:`LookingToListen` arguments (the recipe's ``lip_size``, ``fusion``).
+        model_args: further :class:`LookingToListen` arguments (the recipe's ``lip_size``, ``fusion``, ``audio_bottleneck``).
 
     Returns:
         One dict per variant: ``audio_s_per_s``, ``speedup`` over plain, ``output_si_sdr_db``
@@ -528,7 +528,7 @@ def precision_delta(model: LookingToListen, dataset, precision: str = "bf16", n_
 def run_benchmark(device: str = "cpu", quick: bool = False, presets: Sequence[str] = ("small", "paper"),
                   batch_size: int = 4, segment: float = 2.0, clip_seconds: float = 3.0,
                   detect_every: int = 10, lip_size: int = LIP_SIZE, fusion: str = "joint",
-                  repeats: Optional[int] = None,
+                  audio_bottleneck: int = 0, repeats: Optional[int] = None,
                   threads: Optional[int] = None, with_compile: bool = False,
                   workdir: Optional[Path] = None) -> Dict[str, Any]:
     """Everything, in one run: machine, matmul rate, model table, fast inference, data prep, RTF.
@@ -544,6 +544,7 @@ def run_benchmark(device: str = "cpu", quick: bool = False, presets: Sequence[st
         detect_every: stage-2 keyframe interval (conf.yml ``visual.detect_every``).
         lip_size: lip crop side (conf.yml ``visual.lip_size``) of stage 2 and of every model measured.
         fusion: the models' fusion (conf.yml ``model.fusion``; ``"joint"``: the paper's).
+        audio_bottleneck: the models' audio bottleneck (conf.yml ``model.audio_bottleneck``; 0: the paper's none).
         repeats: timed runs per measurement (default 3, quick 1).
         threads: torch CPU threads (default: torch's choice; quick: 1).
         with_compile: also time ``torch.compile`` in the fast-inference table.
@@ -562,8 +563,8 @@ def run_benchmark(device: str = "cpu", quick: bool = False, presets: Sequence[st
                                "config": dict(quick=quick, presets=list(presets), batch_size=batch_size,
                                               segment=segment, clip_seconds=clip_seconds,
                                               detect_every=detect_every, lip_size=lip_size, fusion=fusion,
-                                              repeats=repeats)}
-    model_args = dict(lip_size=lip_size, fusion=fusion)
+                                              audio_bottleneck=audio_bottleneck, repeats=repeats)}
+    model_args = dict(lip_size=lip_size, fusion=fusion, audio_bottleneck=audio_bottleneck)
     matmul_size = 1024 if quick else 4096
     results["matmul_gflops"] = {p: matmul_gflops(device, PRECISIONS[p] or torch.float32, matmul_size)
                                 for p in ("fp32", "bf16") + (("fp16",) if device == "cuda" else ())}
@@ -647,7 +648,8 @@ def to_markdown(results: Dict[str, Any]) -> str:
           r["train_audio_s_per_s"], f"{r['train_gflops']:.0f} ({r['train_matmul_ratio']:.2f})",
           f"{r['forward_peak_mb']:.0f}", f"{r['train_peak_mb']:.0f}"] for r in results["model"]]))
     cfg = results["config"]
-    out += ["", f"Model rows: {seg:g} s items, {cfg['lip_size']} px lip crops, {cfg['fusion']} fusion, random "
+    out += ["", f"Model rows: {seg:g} s items, {cfg['lip_size']} px lip crops, {cfg['fusion']} fusion, "
+            f"audio bottleneck {cfg['audio_bottleneck'] or 'none'}, random "
             "weights; fwd+bwd = one training step without the optimizer; peak MB beyond the model and inputs.", ""]
     out.append(_table(
         ["preset", "inference variant", "s audio/s", "speed-up", "GFLOP/s (x matmul)", "SI-SDR vs plain (dB)"],

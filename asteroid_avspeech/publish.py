@@ -42,8 +42,9 @@ def publish(exp_dir: Path, conf: Conf, metrics: Dict[str, float], package: Dict[
 
 def experiment_label(tag: str, condition: str, conf: Conf, ended: Optional[Dict[str, Any]] = None) -> str:
     """What a results row was trained and tested with, e.g. ``l2l, synthetic corpus, preset small,
-    audio-visual (per_speaker fusion), compressed masks, loss si_sdr, pit_weight 0.5, speeds 0.9/1/1.1,
-    3200 steps, 2S_clean`` (``pit_weight`` only for audio-visual models, where it is not 0).
+    audio-visual (per_speaker fusion), audio bottleneck 256, compressed masks, loss si_sdr, pit_weight 0.5,
+    speeds 0.9/1/1.1, 3200 steps, 2S_clean`` (``audio bottleneck`` when not 0, ``pit_weight`` only for
+    audio-visual models, where it is not 0).
 
     ``ended`` (``best_model.pth``'s record of how training ended) turns the planned steps into
     the steps trained when fewer, e.g. ``2841 of 3200 steps (time cap)``, and names exported
@@ -51,8 +52,10 @@ def experiment_label(tag: str, condition: str, conf: Conf, ended: Optional[Dict[
     """
     model, training = conf["model"], conf["training"]
     inputs = f"audio-visual ({model['fusion']} fusion)" if model["use_visual"] else "audio-only"
-    parts = [tag, f"{conf['corpus']['corpus']} corpus", f"preset {model['preset']}", inputs,
-             f"{model['mask_domain']} masks", f"loss {training['loss']}"]
+    parts = [tag, f"{conf['corpus']['corpus']} corpus", f"preset {model['preset']}", inputs]
+    if model.get("audio_bottleneck"):
+        parts.append(f"audio bottleneck {model['audio_bottleneck']}")
+    parts += [f"{model['mask_domain']} masks", f"loss {training['loss']}"]
     if model["use_visual"] and training.get("pit_weight"):
         parts.append(f"pit_weight {training['pit_weight']:g}")
     speeds = list(training.get("speed_perturbation") or [1.0])

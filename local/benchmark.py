@@ -30,6 +30,7 @@ _CONF_DEFAULTS = {
     "detect_every": ("visual", "detect_every"),
     "lip_size": ("visual", "lip_size"),
     "fusion": ("model", "fusion"),
+    "audio_bottleneck": ("model", "audio_bottleneck"),
 }
 
 
@@ -40,13 +41,15 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="JSON results file")
     parser.add_argument("--presets", default="small,paper", help="comma-separated model presets")
     parser.add_argument("--conf", type=Path, default=Path("conf.yml"),
-                        help="recipe conf: defaults of --batch-size, --segment, --detect-every, --lip-size, --fusion")
+                        help="recipe conf: defaults of --batch-size, --segment, --detect-every, --lip-size, --fusion, --audio-bottleneck")
     parser.add_argument("--batch-size", type=int, help="training batch size to measure besides batch 1 (conf: batch_size)")
     parser.add_argument("--segment", type=float, help="seconds per item (conf: segment)")
     parser.add_argument("--clip-seconds", type=float, default=3.0, help="clip length for data prep and inference")
     parser.add_argument("--detect-every", type=int, help="stage-2 keyframe interval (conf: detect_every)")
     parser.add_argument("--lip-size", type=int, help="lip crop side (conf: lip_size)")
     parser.add_argument("--fusion", choices=FUSIONS, help="fusion of every model measured (conf: fusion)")
+    parser.add_argument("--audio-bottleneck", type=int,
+                        help="audio bottleneck of every model measured, 0: none (conf: audio_bottleneck)")
     parser.add_argument("--repeats", type=int, help="timed runs per measurement (default 3, --quick 1)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile (paper preset)")
@@ -74,6 +77,7 @@ def main() -> None:
         results = run_benchmark(device=args.device, quick=args.quick, presets=presets, batch_size=args.batch_size,
                                 segment=args.segment, clip_seconds=args.clip_seconds,
                                 detect_every=args.detect_every, lip_size=args.lip_size, fusion=args.fusion,
+                                audio_bottleneck=args.audio_bottleneck,
                                 repeats=args.repeats,
                                 threads=args.threads, with_compile=args.compile)
         print(to_markdown(results))

@@ -63,6 +63,7 @@ def test_quick_json_structure(quick_run):
     assert results["config"]["quick"] and _positive(*results["matmul_gflops"].values())
     recipe = yaml.safe_load((ROOT / "conf.yml").read_text())  # the models measured are the recipe's
     assert results["config"]["fusion"] == recipe["model"]["fusion"]
+    assert results["config"]["audio_bottleneck"] == recipe["model"]["audio_bottleneck"]
     assert results["config"]["lip_size"] == recipe["visual"]["lip_size"]
     batch = results["config"]["batch_size"]
     rows = {(r["preset"], r["batch"]) for r in results["model"]}
@@ -91,7 +92,7 @@ def test_quick_json_structure(quick_run):
 
 def test_quick_markdown_tables(quick_run):
     _, stdout = quick_run
-    assert "Machine:" in stdout and "GFLOP/s fp32" in stdout and " fusion, random weights" in stdout
+    assert "Machine:" in stdout and "GFLOP/s fp32" in stdout and " fusion, audio bottleneck " in stdout
     for header in ("| preset | params (M) |", "| preset | inference variant |", "| data preparation |",
                    "| video -> tracks |"):
         assert header in stdout
