@@ -75,7 +75,7 @@ def test_publish_and_results(recipe_run):
     published = torch.load(exp / "publish_dir" / "model.pth", weights_only=True)
     assert published["infos"]["final_metrics"]["n_mixtures"] == 3
     results = (tmp / "RESULTS.md").read_text()
-    assert "SI-SDRi" in results and "compressed masks, loss si_sdr" in results and ", 2S_clean |" in results
+    assert "SI-SDRi" in results and "linear masks, loss si_sdr" in results and ", 2S_clean |" in results
 
 
 def test_publish_names_the_missing_stage(recipe_run, tmp_path):
