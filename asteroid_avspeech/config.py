@@ -36,6 +36,12 @@ class ConfigError(ValueError):
     """A configuration file or an override that cannot be used (the message says why and how to fix)."""
 
 
+def check_positive_int_or_null(key: str, value: Any, null_means: str) -> None:
+    """Raise ``ConfigError`` unless ``value`` is None or a positive integer (``null_means``: what None does)."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ConfigError(f"{key} must be a positive integer or null ({null_means}), got {value!r}.")
+
+
 def load_conf(path: Path) -> Conf:
     """Read a sectioned YAML configuration.
 

@@ -14,7 +14,7 @@ import torch
 from pytorch_lightning.callbacks import Callback, Timer
 from torch.optim.lr_scheduler import LambdaLR, ReduceLROnPlateau
 
-from .config import ConfigError
+from .config import ConfigError, check_positive_int_or_null
 
 log = logging.getLogger(__name__)
 
@@ -81,10 +81,9 @@ def validation_interval(training: Dict[str, Any], lr_schedule: str) -> Dict[str,
             plateau schedule (which halves the learning rate per epoch on the validation loss).
     """
     steps = training["val_every_steps"]
+    check_positive_int_or_null("val_every_steps", steps, null_means="every epoch")
     if steps is None:
         return {}
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ConfigError(f"val_every_steps must be a positive integer or null (every epoch), got {steps!r}.")
     if lr_schedule == "plateau":
         raise ConfigError("lr_schedule plateau halves the learning rate per epoch on the validation loss: "
                           "set val_every_steps: null (validate every epoch) with it.")

@@ -21,7 +21,7 @@ from asteroid.engine.optimizers import make_optimizer
 from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 from torch.utils.data import DataLoader
 
-from .config import Conf, ConfigError, dump_conf
+from .config import Conf, ConfigError, check_positive_int_or_null, dump_conf
 from .data.dataset import AVSpeechDataset
 from .io_utils import atomic_path
 from .losses import make_loss
@@ -147,11 +147,9 @@ def early_stopping(patience: Optional[int]) -> List[EarlyStopping]:
     Raises:
         ConfigError: ``patience`` is neither None nor a positive integer.
     """
+    check_positive_int_or_null("early_stop_patience", patience, null_means="no early stopping")
     if patience is None:
         return []
-    if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
-        raise ConfigError(f"early_stop_patience must be a positive integer or null (no early stopping), "
-                          f"got {patience!r}.")
     return [EarlyStopping(monitor="val_loss", mode="min", patience=patience)]
 
 
