@@ -42,8 +42,8 @@ def publish(exp_dir: Path, conf: Conf, metrics: Dict[str, float], package: Dict[
 
 def experiment_label(tag: str, condition: str, conf: Conf, ended: Optional[Dict[str, Any]] = None) -> str:
     """What a results row was trained and tested with, e.g. ``l2l, synthetic corpus, preset small,
-    audio-visual (per_speaker fusion), audio bottleneck 256, compressed masks, loss si_sdr, pit_weight 0.5,
-    speeds 0.9/1/1.1, 3200 steps, 2S_clean`` (``audio bottleneck`` when not 0, ``pit_weight`` only for
+    audio-visual (per_speaker fusion), audio bottleneck 256, linear masks, loss si_sdr, pit_weight 0.5,
+    speeds 0.9/1/1.1, 4000 steps, 2S_clean`` (``audio bottleneck`` when not 0, ``pit_weight`` only for
     audio-visual models, where it is not 0).
 
     ``ended`` (``best_model.pth``'s record of how training ended) turns the planned steps into
