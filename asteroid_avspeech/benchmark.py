@@ -7,7 +7,8 @@ Every function returns plain dicts (JSON-ready); :func:`run_benchmark` runs them
   forward+backward) pass with ``torch.utils.flop_counter.FlopCounterMode`` plus an exact shape
   formula for the fused oneDNN LSTM op it has no rule for (``aten.mkldnn_rnn_layer``);
   throughput in seconds of audio per second for the forward pass (eval mode, no autograd) and
-  the training step (forward + backward); peak memory of each; achieved GFLOP/s as a share of
+  the training step (forward + backward), with the audio stream's convs in torch's default
+  layout and channels-last (as training runs them); peak memory of each; achieved GFLOP/s as a share of
   the GFLOP/s of a large matrix product measured in the same run (how close to the machine's
   limit the model runs).
 - Memory: each model configuration runs in a fresh (spawned) process. On CPU its peak is the
@@ -24,6 +25,7 @@ Every function returns plain dicts (JSON-ready); :func:`run_benchmark` runs them
 Timings are wall-clock seconds, the best of a few runs (on a shared machine the best run is the
 one least disturbed by other processes).
 """
+import itertools
 import json
 import logging
 import math
@@ -207,7 +209,7 @@ def _autocast(device: str, precision: str):
 
 def model_throughput(preset: str, batch: int, seconds: float, device: str = "cpu",
                      precision: str = "fp32", repeats: int = 3, max_seconds: float = 60.0,
-                     threads: Optional[int] = None, seed: int = 0,
+                     threads: Optional[int] = None, seed: int = 0, channels_last: bool = False,
                      model_args: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """Forward and training-step throughput and peak memory of one configuration.
 
@@ -223,6 +225,7 @@ def model_throughput(preset: str, batch: int, seconds: float, device: str = "cpu
         repeats: timed runs (best counts; the warm-up run counts as one).
         max_seconds: stop repeating once the runs of one kind took this long.
         threads: torch CPU threads (default: torch's own choice).
+        channels_last: the audio stream's conv weights channels-last, as training stores them.
         model_args: further :class:`LookingToListen` arguments (the recipe's ``lip_size``, ``fusion``, ``audio_bottleneck``).
 
     Returns:
@@ -233,6 +236,7 @@ def model_throughput(preset: str, batch: int, seconds: float, device: str = "cpu
         torch.set_num_threads(threads)
     torch.manual_seed(seed)
     model = LookingToListen(preset=preset, **(model_args or {})).to(device)
+    model.audio_stream.set_channels_last(channels_last)
     wav, visual = random_inputs(model, batch, seconds, device, seed)
     audio = batch * seconds
 
@@ -250,6 +254,7 @@ def model_throughput(preset: str, batch: int, seconds: float, device: str = "cpu
     # otherwise count as memory of the measured pass.
     tiny = random_inputs(model, 1, 1 / model.fps, device, seed)
     result: Dict[str, Any] = {"preset": preset, "batch": batch, "seconds": seconds, "precision": precision,
+                              "layout": "channels-last" if channels_last else "default",
                               "device": device, "threads": torch.get_num_threads()}
     for name, mode, step in (("forward", model.eval, forward), ("train", model.train, train_step)):
         mode()
@@ -278,8 +283,9 @@ def model_throughput_isolated(**kwargs) -> Dict[str, Any]:
 def model_table(presets: Sequence[str], batches: Sequence[int], seconds: float, device: str,
                 precisions: Sequence[str], matmul: Dict[str, float], repeats: int, max_seconds: float,
                 threads: Optional[int] = None, model_args: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
-    """One row per (preset, batch, precision): parameters, counted MACs, throughput, memory,
-    and achieved GFLOP/s over the same-run matmul GFLOP/s of that precision."""
+    """One row per (preset, batch, precision, conv layout): parameters, counted MACs, throughput,
+    memory, and achieved GFLOP/s over the same-run matmul GFLOP/s of that precision. The layouts:
+    torch's default and channels-last (what training uses, ``train.py``)."""
     rows = []
     for preset in presets:
         model = LookingToListen(preset=preset, **(model_args or {}))
@@ -287,12 +293,12 @@ def model_table(presets: Sequence[str], batches: Sequence[int], seconds: float, 
         macs = count_macs(model, seconds)
         del model
         for batch in batches:
-            for precision in precisions:
-                log.info("model: preset %s, batch %d, %s", preset, batch, precision)
+            for precision, channels_last in itertools.product(precisions, (False, True)):
+                log.info("model: preset %s, batch %d, %s, channels-last %s", preset, batch, precision, channels_last)
                 row = model_throughput_isolated(preset=preset, batch=batch, seconds=seconds, device=device,
                                                 precision=precision, repeats=repeats,
                                                 max_seconds=max_seconds, threads=threads,
-                                                model_args=model_args)
+                                                channels_last=channels_last, model_args=model_args)
                 row["params_m"] = params / 1e6
                 row["gmac_per_audio_s"] = macs["forward"] / 1e9
                 row["train_gmac_per_audio_s"] = macs["forward_backward"] / 1e9
@@ -640,10 +646,10 @@ def to_markdown(results: Dict[str, Any]) -> str:
            + (" (--quick: sizes too small to be representative)" if results["config"]["quick"] else ""), ""]
     seg = results["config"]["segment"]
     out.append(_table(
-        ["preset", "params (M)", "GMAC / s audio", "batch", "precision", "forward (s audio/s)",
+        ["preset", "params (M)", "GMAC / s audio", "batch", "precision", "conv layout", "forward (s audio/s)",
          "forward GFLOP/s (x matmul)", "fwd+bwd (s audio/s)", "fwd+bwd GFLOP/s (x matmul)",
          "peak MB forward", "peak MB fwd+bwd"],
-        [[r["preset"], r["params_m"], r["gmac_per_audio_s"], r["batch"], r["precision"],
+        [[r["preset"], r["params_m"], r["gmac_per_audio_s"], r["batch"], r["precision"], r["layout"],
           r["forward_audio_s_per_s"], f"{r['forward_gflops']:.0f} ({r['forward_matmul_ratio']:.2f})",
           r["train_audio_s_per_s"], f"{r['train_gflops']:.0f} ({r['train_matmul_ratio']:.2f})",
           f"{r['forward_peak_mb']:.0f}", f"{r['train_peak_mb']:.0f}"] for r in results["model"]]))

@@ -18,9 +18,9 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 import torch
-from asteroid.metrics import get_metrics
 from tqdm import tqdm
 
+from .evaluate import metrics_row
 from .models.spectral import STFT
 
 ORACLE_MASKS = ("irm", "ibm", "wiener", "psm")
@@ -90,8 +90,6 @@ def oracle_rows(dataset, kinds: Sequence[str], stft: STFT,
         mixture, sources = torch.as_tensor(np.asarray(mixture)), torch.as_tensor(np.asarray(sources))
         for kind in kinds:
             estimate = oracle_separate(mixture, sources, kind, stft)
-            row = get_metrics(mixture.numpy(), sources.numpy(), estimate.numpy(), sample_rate=sample_rate,
-                              metrics_list=list(metrics_list), compute_permutation=False,
-                              ignore_metrics_errors=True)
-            rows[kind].append({"mixture_id": dataset.mixture_id(idx), **{k: float(v) for k, v in row.items()}})
+            rows[kind].append(metrics_row(dataset.mixture_id(idx), mixture.numpy(), sources.numpy(),
+                                          estimate.numpy(), sample_rate, metrics_list))
     return rows

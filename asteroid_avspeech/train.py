@@ -183,6 +183,8 @@ def train(conf: Conf, exp_dir: Path) -> Path:
     val_loader = DataLoader(val_set, shuffle=False, **loader_args)
 
     model = build_model(conf)
+    # channels-last convs: the same training, faster steps (README, Performance)
+    model.audio_stream.set_channels_last(True)
     optim = conf["optim"]
     optimizer = make_optimizer(model.parameters(), optimizer=optim["optimizer"], lr=optim["lr"],
                                weight_decay=optim["weight_decay"])

@@ -46,7 +46,7 @@ def main() -> None:
         raise SystemExit(f"{manifest} has {dataset.n_src} speakers per mixture but the model separates "
                          f"{model.n_src}: pick a matching --manifest or eval_condition")
     final = evaluate(model, dataset, args.exp_dir / "eval" / condition, conf["eval"]["metrics"],
-                     n_examples=conf["eval"]["n_save_examples"],
+                     n_examples=conf["eval"]["n_save_examples"], workers=conf["corpus"]["workers"],
                      device="cuda" if torch.cuda.is_available() else "cpu")
     print(json.dumps(final, indent=2))
 

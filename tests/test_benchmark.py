@@ -66,8 +66,9 @@ def test_quick_json_structure(quick_run):
     assert results["config"]["audio_bottleneck"] == recipe["model"]["audio_bottleneck"]
     assert results["config"]["lip_size"] == recipe["visual"]["lip_size"]
     batch = results["config"]["batch_size"]
-    rows = {(r["preset"], r["batch"]) for r in results["model"]}
-    assert rows == {(p, b) for p in ("small", "paper") for b in (1, batch)}
+    rows = [(r["preset"], r["batch"], r["layout"]) for r in results["model"]]
+    assert sorted(rows) == sorted((p, b, layout) for p in ("small", "paper") for b in (1, batch)
+                                  for layout in ("default", "channels-last"))
     for row in results["model"]:
         assert _positive(row["params_m"], row["gmac_per_audio_s"], row["forward_audio_s_per_s"],
                          row["train_audio_s_per_s"], row["forward_gflops"], row["forward_matmul_ratio"])
@@ -100,7 +101,8 @@ def test_quick_markdown_tables(quick_run):
     for header in ("| preset | params (M) |", "| preset | inference variant |", "| data preparation |",
                    "| video -> tracks |"):
         assert header in stdout
-    assert sum(line.startswith("| paper |") for line in stdout.splitlines()) == 2 + len(INFERENCE_VARIANTS)
+    # model rows: batches 1 and 2 x two conv layouts
+    assert sum(line.startswith("| paper |") for line in stdout.splitlines()) == 4 + len(INFERENCE_VARIANTS)
 
 
 def test_macs_count_the_lstm():
@@ -150,6 +152,16 @@ def test_inference_context_restores_on_error_and_rejects_bad_input():
     with pytest.raises(ValueError, match="LookingToListen"):
         with inference_context(torch.nn.Linear(2, 2)):
             pass
+
+
+def test_inference_context_keeps_a_channels_last_training_layout():
+    model, wav, visual = _tiny_model()
+    model.audio_stream.set_channels_last(True)  # as train.py does
+    for channels_last in (False, True):
+        with inference_context(model, precision="fp32", channels_last=channels_last):
+            model(wav, visual)
+        assert model.audio_stream.channels_last
+        assert model.audio_stream.net[0].weight.is_contiguous(memory_format=torch.channels_last)
 
 
 def test_inference_context_nests():

@@ -329,6 +329,33 @@ def test_serialize_save_load_from_pretrained(tmp_path):
     assert torch.equal(again.forward_wav(wav, lips), model.forward_wav(wav, lips))
 
 
+def test_channels_last_training_layout_same_results_and_loads_back(tmp_path):
+    """Training stores the audio stream channels-last: same outputs and gradients, a plain package."""
+    torch.manual_seed(0)
+    model = LookingToListen(n_src=2, **TINY)
+    wav, lips = torch.randn(2, SR), _lips(2, 2, 1.0)
+    plain = model(wav, lips)
+    plain.square().mean().backward()
+    plain_grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    model.audio_stream.set_channels_last(True)
+    weight = model.audio_stream.net[0].weight
+    assert model.audio_stream.channels_last and weight.is_contiguous(memory_format=torch.channels_last)
+    assert not weight.is_contiguous()
+    fast = model(wav, lips)
+    fast.square().mean().backward()
+    torch.testing.assert_close(fast, plain, rtol=1e-4, atol=1e-5)
+    for grad, plain_grad in zip((p.grad for p in model.parameters()), plain_grads):
+        torch.testing.assert_close(grad, plain_grad, rtol=1e-3, atol=1e-6)
+    path = tmp_path / "model.pth"
+    torch.save(model.serialize(), path)
+    loaded = LookingToListen.from_pretrained(str(path))
+    assert not loaded.audio_stream.channels_last and loaded.audio_stream.net[0].weight.is_contiguous()
+    torch.testing.assert_close(loaded.forward_wav(wav, lips), model.forward_wav(wav, lips), rtol=1e-4, atol=1e-5)
+    model.audio_stream.set_channels_last(False)
+    assert weight.is_contiguous() and not model.audio_stream.channels_last
+
+
 def test_visual_encoder_serializes_on_its_own(tmp_path):
     enc = VisualEncoder(kind="embeddings", feat_dim=8, in_dim=32)
     path = tmp_path / "enc.pth"

@@ -84,7 +84,8 @@ def inference_context(
     Args:
         model: a :class:`~asteroid_avspeech.models.LookingToListen` (any preset), on any device.
         precision: ``"fp32"``, ``"bf16"`` or ``"fp16"`` (CUDA only) for the mask network.
-        channels_last: store the audio stream's conv weights channels-last.
+        channels_last: store the audio stream's conv weights channels-last (``False``: leave
+            their layout as it is; training stores them channels-last).
 
     Yields:
         The same ``model``, in eval mode. Outputs made in the block are inference tensors
@@ -105,9 +106,10 @@ def inference_context(
     if dtype is torch.float16 and device_type != "cuda":
         raise ValueError("precision='fp16' needs a CUDA model; use 'bf16' (or 'fp32') on CPU.")
     was_training = model.training
+    was_channels_last = model.audio_stream.channels_last
     model.eval()
     if channels_last:
-        model.audio_stream.to(memory_format=torch.channels_last)
+        model.audio_stream.set_channels_last(True)
     # An instance attribute shadows the method for this object only; deleted on exit. In a
     # nested context the outer one's override stays (and its precision wins).
     override = dtype is not None and "estimate_masks" not in vars(model)
@@ -119,6 +121,5 @@ def inference_context(
     finally:
         if override:
             del model.estimate_masks
-        if channels_last:
-            model.audio_stream.to(memory_format=torch.contiguous_format)
+        model.audio_stream.set_channels_last(was_channels_last)
         model.train(was_training)

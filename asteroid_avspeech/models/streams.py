@@ -27,6 +27,9 @@ class AudioStream(nn.Module):
         kernels: ``[[k_time, k_freq], ...]`` one per hidden layer (odd sizes).
         dilations: ``[[d_time, d_freq], ...]`` same length as ``kernels``.
         in_channels: input channels (2: real and imaginary part).
+
+    ``set_channels_last(True)`` stores the conv weights channels-last (NHWC), the layout oneDNN
+    (CPU) and cuDNN (tensor cores) convolve fastest; the activations follow the weights.
     """
 
     def __init__(
@@ -57,6 +60,15 @@ class AudioStream(nn.Module):
         )
         self.net = nn.Sequential(*layers)
         self.out_channels = out_channels
+        self.channels_last = False
+
+    def set_channels_last(self, enabled: bool) -> None:
+        """Store the conv weights channels-last (``True``) or in torch's default layout (``False``).
+
+        The outputs are the same up to float rounding; only the speed changes (README, Performance).
+        """
+        self.to(memory_format=torch.channels_last if enabled else torch.contiguous_format)
+        self.channels_last = enabled
 
     def forward(self, spec: torch.Tensor) -> torch.Tensor:
         """``(batch, 2, frames, freq)`` -> ``(batch, frames, out_channels * freq)``."""
