@@ -11,6 +11,8 @@ Every function returns plain dicts (JSON-ready); :func:`run_benchmark` runs them
   layout and channels-last (as training runs them); peak memory of each; achieved GFLOP/s as a share of
   the GFLOP/s of a large matrix product measured in the same run (how close to the machine's
   limit the model runs).
+- Training layout: full training steps (with Adam) of the ``small`` preset, default layout against
+  channels-last, alternating in one process (:func:`training_step_layouts`).
 - Memory: each model configuration runs in a fresh (spawned) process. On CPU its peak is the
   growth of ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` (the process' resident high-water
   mark) over the pass, beyond the model and inputs; on CUDA ``torch.cuda.max_memory_allocated``
@@ -33,6 +35,7 @@ import multiprocessing
 import os
 import platform
 import resource
+import statistics
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -311,6 +314,44 @@ def model_table(presets: Sequence[str], batches: Sequence[int], seconds: float, 
     return rows
 
 
+def training_step_layouts(preset: str, batch: int, seconds: float, device: str = "cpu", rounds: int = 7,
+                          steps: int = 5, seed: int = 0,
+                          model_args: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """Training steps (forward, backward, Adam) with the audio stream's convs in torch's default
+    layout and channels-last, timed against each other in this process.
+
+    Both models (the same weights) take ``rounds`` alternating turns of ``steps`` steps each, after
+    one warm-up turn; each layout's step time is the median of its turns. Alternating in one process
+    keeps both under the same machine load, which best-of-N runs in separate processes on a shared
+    machine do not.
+
+    Returns:
+        ``default_step_s``, ``channels_last_step_s`` (seconds per step) and their ratio ``speedup``.
+    """
+    models = {}
+    for channels_last in (False, True):
+        torch.manual_seed(seed)
+        model = LookingToListen(preset=preset, **(model_args or {})).to(device).train()
+        model.audio_stream.set_channels_last(channels_last)
+        models[channels_last] = (model, torch.optim.Adam(model.parameters(), lr=1e-3))
+    wav, visual = random_inputs(models[False][0], batch, seconds, device, seed)
+    times: Dict[bool, List[float]] = {False: [], True: []}
+    for turn in range(rounds + 1):
+        for channels_last, (model, optimizer) in models.items():
+            _sync(device)
+            start = time.perf_counter()
+            for _ in range(steps):
+                model(wav, visual).square().mean().backward()
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+            _sync(device)
+            if turn:  # turn 0 warms up
+                times[channels_last].append((time.perf_counter() - start) / steps)
+    default, fast = statistics.median(times[False]), statistics.median(times[True])
+    return {"preset": preset, "batch": batch, "seconds": seconds, "rounds": rounds, "steps": steps,
+            "default_step_s": default, "channels_last_step_s": fast, "speedup": default / fast}
+
+
 # ---------------------------------------------------------------------------- fast inference
 def calibrate_batchnorm(model: LookingToListen, wav: torch.Tensor, visual: torch.Tensor) -> None:
     """Set the BatchNorm statistics of a random model from one batch (training-mode pass).
@@ -578,6 +619,10 @@ def run_benchmark(device: str = "cpu", quick: bool = False, presets: Sequence[st
     precisions = ("fp32", "bf16") if device == "cuda" else ("fp32",)
     results["model"] = model_table(presets, sorted({1, batch_size}), segment, device, precisions,
                                    results["matmul_gflops"], repeats, max_seconds, threads, model_args)
+    log.info("training step, default layout against channels-last (preset small)")
+    results["train_layouts"] = training_step_layouts("small", batch_size, segment, device,
+                                                     rounds=1 if quick else 7, steps=1 if quick else 5,
+                                                     model_args=model_args)
 
     with tempfile.TemporaryDirectory() if workdir is None else nullcontext(workdir) as tmp:
         log.info("stage 0 and stage 2")
@@ -657,6 +702,12 @@ def to_markdown(results: Dict[str, Any]) -> str:
     out += ["", f"Model rows: {seg:g} s items, {cfg['lip_size']} px lip crops, {cfg['fusion']} fusion, "
             f"audio bottleneck {cfg['audio_bottleneck'] or 'none'}, random "
             "weights; fwd+bwd = one training step without the optimizer; peak MB beyond the model and inputs.", ""]
+    t = results["train_layouts"]
+    out += [_table(["training step (fwd + bwd + Adam)", "default layout (s)", "channels-last (s)", "speed-up"],
+                   [[f"{t['preset']}, batch {t['batch']}, {t['seconds']:g} s", f"{t['default_step_s']:.3f}",
+                     f"{t['channels_last_step_s']:.3f}", f"{t['speedup']:.2f}x"]]),
+            "", f"Median of {t['rounds']} alternating turns of {t['steps']} steps in one process "
+            "(training stores the audio stream channels-last).", ""]
     out.append(_table(
         ["preset", "inference variant", "s audio/s", "speed-up", "GFLOP/s (x matmul)", "SI-SDR vs plain (dB)"],
         [[r["preset"], r["variant"] + (f" (compile {r['compile_s']:.0f} s)" if "compile_s" in r else ""),

@@ -59,7 +59,12 @@ def _positive(*values):
 
 def test_quick_json_structure(quick_run):
     results, _ = quick_run
-    assert {"machine", "config", "matmul_gflops", "model", "inference", "data_prep", "inference_rtf"} <= set(results)
+    assert {"machine", "config", "matmul_gflops", "model", "train_layouts", "inference", "data_prep",
+            "inference_rtf"} <= set(results)
+    layouts = results["train_layouts"]
+    assert layouts["preset"] == "small" and layouts["batch"] == results["config"]["batch_size"]
+    assert _positive(layouts["default_step_s"], layouts["channels_last_step_s"])
+    assert layouts["speedup"] == pytest.approx(layouts["default_step_s"] / layouts["channels_last_step_s"])
     assert results["config"]["quick"] and _positive(*results["matmul_gflops"].values())
     recipe = yaml.safe_load((ROOT / "conf.yml").read_text())  # the models measured are the recipe's
     assert results["config"]["fusion"] == recipe["model"]["fusion"]
@@ -98,7 +103,8 @@ def test_quick_json_structure(quick_run):
 def test_quick_markdown_tables(quick_run):
     _, stdout = quick_run
     assert "Machine:" in stdout and "GFLOP/s fp32" in stdout and " fusion, audio bottleneck " in stdout
-    for header in ("| preset | params (M) |", "| preset | inference variant |", "| data preparation |",
+    for header in ("| preset | params (M) |", "| training step (fwd + bwd + Adam) |",
+                   "| preset | inference variant |", "| data preparation |",
                    "| video -> tracks |"):
         assert header in stdout
     # model rows: batches 1 and 2 x two conv layouts
