@@ -94,8 +94,9 @@ def metrics_pool(workers: int) -> Iterator[Callable[..., Future]]:
     of a mixture: in worker processes they overlap with them. Workers are spawned (not forked from
     a process that runs torch's thread pool) with one BLAS/OpenMP thread each, and torch keeps
     ``threads - workers`` threads (at least one) here meanwhile. On 2 cores with 2 workers stage 5
-    took 1 min 32 s instead of 2 min 12 s in one process (200 mixtures); with the workers' default thread pools,
-    or two torch threads here, the processes oversubscribed the cores and it took longer.
+    (200 mixtures) took 1 min 17-32 s instead of 2 min 12 s in one process; with the workers'
+    default thread pools, or two torch threads here, the processes oversubscribed the cores and
+    it took longer (5 min 24 s / 2 min 27 s).
     """
     if workers <= 1:
         yield _done
