@@ -106,9 +106,10 @@ def inference_context(
     if dtype is torch.float16 and device_type != "cuda":
         raise ValueError("precision='fp16' needs a CUDA model; use 'bf16' (or 'fp32') on CPU.")
     was_training = model.training
-    was_channels_last = model.audio_stream.channels_last
     model.eval()
-    if channels_last:
+    # Like the override below: only a context that changed the layout changes it back.
+    relayout = channels_last and not model.audio_stream.channels_last
+    if relayout:
         model.audio_stream.set_channels_last(True)
     # An instance attribute shadows the method for this object only; deleted on exit. In a
     # nested context the outer one's override stays (and its precision wins).
@@ -121,5 +122,6 @@ def inference_context(
     finally:
         if override:
             del model.estimate_masks
-        model.audio_stream.set_channels_last(was_channels_last)
+        if relayout:
+            model.audio_stream.set_channels_last(False)
         model.train(was_training)
