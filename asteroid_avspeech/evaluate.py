@@ -17,7 +17,6 @@ import contextlib
 import json
 import logging
 import multiprocessing
-import os
 from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Sequence, Tuple
@@ -31,6 +30,7 @@ from asteroid.metrics import get_metrics
 from tqdm import tqdm
 
 from .io_utils import atomic_path
+from .parallel import single_threaded_children
 
 log = logging.getLogger(__name__)
 
@@ -64,26 +64,6 @@ def _done(fn: Callable[..., Any], *args) -> Future:
     future: Future = Future()
     future.set_result(fn(*args))
     return future
-
-
-#: Environment variables that size the thread pools of OpenMP (torch), OpenBLAS and MKL.
-THREAD_POOL_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-
-
-@contextlib.contextmanager
-def single_threaded_children() -> Iterator[None]:
-    """Processes started inside this block get one OpenMP/BLAS thread each, through the environment
-    they inherit (this process' own thread pools are sized at start-up and do not change)."""
-    saved = {name: os.environ.get(name) for name in THREAD_POOL_ENV}
-    os.environ.update({name: "1" for name in THREAD_POOL_ENV})
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 @contextlib.contextmanager

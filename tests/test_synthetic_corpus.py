@@ -67,13 +67,13 @@ def test_layout_and_csv(corpus):
     assert len({m["face_id"] for m in metas}) == len({m["voice_id"] for m in metas}) == 2
 
 
-def test_deterministic(corpus, tmp_path):
+def test_deterministic_in_worker_processes(corpus, tmp_path):
     tmp, out, jobs = corpus
-    again = _generate(tmp_path / "again", tmp, n_speakers=1, clips=1)
-    clip_id = again[0].clip_id
-    assert clip_id == jobs[0].clip_id
-    for path_of in (layout.reference_wav_path, layout.meta_path):
-        assert path_of(tmp_path / "again", clip_id).read_bytes() == path_of(out, clip_id).read_bytes()
+    again = _generate(tmp_path / "again", tmp, n_speakers=2, clips=1, workers=2)
+    assert len(again) == 2 and {job.clip_id for job in again} <= {job.clip_id for job in jobs}
+    for job in again:
+        for path_of in (layout.reference_wav_path, layout.meta_path):
+            assert path_of(tmp_path / "again", job.clip_id).read_bytes() == path_of(out, job.clip_id).read_bytes()
 
 
 def test_resume_regenerates_only_missing_clip(corpus, tmp_path):

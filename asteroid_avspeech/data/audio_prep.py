@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from ..audio import fit_length, rms_db
 from ..io_utils import atomic_path
+from ..parallel import one_thread
 from ..video.decode import VideoReadError, read_audio
 from . import layout
 from .download import read_avspeech_csv
@@ -101,12 +102,6 @@ def _prepare_job(job: Tuple) -> Tuple[str, Optional[float], Optional[str]]:
         return clip_id, None, str(err)
 
 
-def _single_thread() -> None:
-    import torch
-
-    torch.set_num_threads(1)
-
-
 def extract_corpus_audio(
     corpus: Path,
     data: Optional[Path] = None,
@@ -144,7 +139,7 @@ def extract_corpus_audio(
     ]
     out.mkdir(parents=True, exist_ok=True)
     if workers > 1:
-        with ProcessPoolExecutor(workers, initializer=_single_thread) as pool:
+        with ProcessPoolExecutor(workers, initializer=one_thread) as pool:
             results = list(tqdm(pool.map(_prepare_job, jobs, chunksize=4), total=len(jobs), desc="audio", unit="clip"))
     else:
         results = [_prepare_job(job) for job in tqdm(jobs, desc="audio", unit="clip")]

@@ -31,11 +31,11 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from ..audio import fit_length
 from ..io_utils import TEMP_DIR_PREFIX, atomic_dir, atomic_path
+from ..parallel import one_thread, single_threaded_children
 from ..video.crops import LIP_SIZE, crop_tracks
 from ..video.decode import DEFAULT_FPS, VideoReadError, iter_frame_chunks
 from ..video.embeddings import EMBEDDING_DIM, FaceEmbedder, load_face_embedder
@@ -229,7 +229,7 @@ _worker: Optional[_Worker] = None  # one per pool process, built by _init_worker
 
 def _init_worker(config: VisualConfig, out_dir: Path) -> None:
     global _worker
-    torch.set_num_threads(1)
+    one_thread()
     _worker = _Worker(config, out_dir)
 
 
@@ -287,7 +287,8 @@ def extract_visual(
         bar = tqdm(total=len(todo), desc="visual features", unit="clip")
         if workers > 1:
             ctx = multiprocessing.get_context("spawn")
-            with ctx.Pool(workers, initializer=_init_worker, initargs=(config, out_dir)) as pool:
+            with single_threaded_children(), \
+                    ctx.Pool(workers, initializer=_init_worker, initargs=(config, out_dir)) as pool:
                 for clip_id, reason in pool.imap_unordered(_run_in_worker, todo):
                     _count(summary, dropped, clip_id, reason)
                     bar.update()

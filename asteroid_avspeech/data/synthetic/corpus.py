@@ -8,7 +8,6 @@ and resumable: a clip is finished when its mp4, wav and meta exist (meta is writ
 import hashlib
 import json
 import logging
-import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
@@ -20,6 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ...io_utils import atomic_path
+from ...parallel import one_thread, single_threaded_children
 from .. import layout
 from .faces import aligned_face, check_face_names, default_cache_dir, face_names, parents
 from .media import write_mp4, write_wav
@@ -286,7 +286,8 @@ def generate_corpus(
             generate_clip(job, corpus, cfg)
             bar.update()
     else:
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_quiet_worker) as pool:
+        with single_threaded_children(), \
+                ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=one_thread) as pool:
             futures = [pool.submit(generate_clip, job, corpus, cfg) for job in todo]
             try:
                 for future in as_completed(futures):
@@ -299,11 +300,3 @@ def generate_corpus(
     bar.close()
     write_csv(corpus, jobs)
     return jobs
-
-
-def _quiet_worker() -> None:
-    """Worker processes: one thread each for OpenCV/BLAS, so that W workers use W cores."""
-    import cv2
-
-    cv2.setNumThreads(1)
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
