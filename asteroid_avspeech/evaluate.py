@@ -16,8 +16,7 @@ improvements over the mixture, and the probes) and ``examples/`` (wavs + spectro
 import contextlib
 import json
 import logging
-import multiprocessing
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Sequence, Tuple
 
@@ -30,7 +29,7 @@ from asteroid.metrics import get_metrics
 from tqdm import tqdm
 
 from .io_utils import atomic_path
-from .parallel import single_threaded_children
+from .parallel import worker_pool
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +83,7 @@ def metrics_pool(workers: int) -> Iterator[Callable[..., Future]]:
     threads = torch.get_num_threads()
     torch.set_num_threads(max(1, threads - workers))
     try:
-        with single_threaded_children(), \
-                ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with worker_pool(workers) as pool:
             yield pool.submit
     finally:
         torch.set_num_threads(threads)

@@ -5,12 +5,15 @@ so W workers on C cores would run W x C busy threads and oversubscribe the machi
 5 min 24 s instead of 1 min 17 s that way, README). Pools of workers therefore start inside
 :func:`single_threaded_children`, which sizes the OpenMP/BLAS pools of the processes started in it
 (they read the environment at start-up), and run :func:`one_thread` as their initializer, which
-sizes torch's and OpenCV's pools in the worker itself (also in forked workers, whose environment
-was read long ago).
+sizes torch's and OpenCV's pools in the worker itself. :func:`worker_pool` does both. Workers are
+spawned, never forked: a fork copies a process whose thread pools are running but not their
+threads, and a forked worker that resized its pools hung in the full test suite.
 """
 import contextlib
 import os
-from typing import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
@@ -40,3 +43,17 @@ def one_thread() -> None:
 
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
+
+
+@contextlib.contextmanager
+def worker_pool(workers: int, initializer: Callable[..., None] = one_thread,
+                initargs: Sequence[Any] = ()) -> Iterator[ProcessPoolExecutor]:
+    """``workers`` spawned processes with one thread per pool each.
+
+    Args:
+        initializer: runs first in every worker; one that replaces :func:`one_thread` must call it.
+    """
+    with single_threaded_children(), ProcessPoolExecutor(
+        workers, mp_context=get_context("spawn"), initializer=initializer, initargs=tuple(initargs)
+    ) as pool:
+        yield pool

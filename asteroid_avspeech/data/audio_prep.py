@@ -10,7 +10,6 @@ import csv
 import logging
 import math
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -20,7 +19,7 @@ from tqdm import tqdm
 
 from ..audio import fit_length, rms_db
 from ..io_utils import atomic_path
-from ..parallel import one_thread
+from ..parallel import worker_pool
 from ..video.decode import VideoReadError, read_audio
 from . import layout
 from .download import read_avspeech_csv
@@ -139,7 +138,7 @@ def extract_corpus_audio(
     ]
     out.mkdir(parents=True, exist_ok=True)
     if workers > 1:
-        with ProcessPoolExecutor(workers, initializer=one_thread) as pool:
+        with worker_pool(workers) as pool:
             results = list(tqdm(pool.map(_prepare_job, jobs, chunksize=4), total=len(jobs), desc="audio", unit="clip"))
     else:
         results = [_prepare_job(job) for job in tqdm(jobs, desc="audio", unit="clip")]

@@ -23,7 +23,6 @@ directories and previously dropped clips are skipped.
 import csv
 import logging
 import math
-import multiprocessing
 import shutil
 from collections import Counter
 from dataclasses import dataclass, field
@@ -35,7 +34,7 @@ from tqdm import tqdm
 
 from ..audio import fit_length
 from ..io_utils import TEMP_DIR_PREFIX, atomic_dir, atomic_path
-from ..parallel import one_thread, single_threaded_children
+from ..parallel import one_thread, worker_pool
 from ..video.crops import LIP_SIZE, crop_tracks
 from ..video.decode import DEFAULT_FPS, VideoReadError, iter_frame_chunks
 from ..video.embeddings import EMBEDDING_DIM, FaceEmbedder, load_face_embedder
@@ -286,10 +285,8 @@ def extract_visual(
     if todo:
         bar = tqdm(total=len(todo), desc="visual features", unit="clip")
         if workers > 1:
-            ctx = multiprocessing.get_context("spawn")
-            with single_threaded_children(), \
-                    ctx.Pool(workers, initializer=_init_worker, initargs=(config, out_dir)) as pool:
-                for clip_id, reason in pool.imap_unordered(_run_in_worker, todo):
+            with worker_pool(workers, initializer=_init_worker, initargs=(config, out_dir)) as pool:
+                for clip_id, reason in pool.map(_run_in_worker, todo):
                     _count(summary, dropped, clip_id, reason)
                     bar.update()
         else:

@@ -8,10 +8,9 @@ and resumable: a clip is finished when its mp4, wav and meta exist (meta is writ
 import hashlib
 import json
 import logging
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
@@ -19,7 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ...io_utils import atomic_path
-from ...parallel import one_thread, single_threaded_children
+from ...parallel import worker_pool
 from .. import layout
 from .faces import aligned_face, check_face_names, default_cache_dir, face_names, parents
 from .media import write_mp4, write_wav
@@ -286,8 +285,7 @@ def generate_corpus(
             generate_clip(job, corpus, cfg)
             bar.update()
     else:
-        with single_threaded_children(), \
-                ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=one_thread) as pool:
+        with worker_pool(workers) as pool:
             futures = [pool.submit(generate_clip, job, corpus, cfg) for job in todo]
             try:
                 for future in as_completed(futures):
