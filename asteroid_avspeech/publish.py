@@ -44,11 +44,12 @@ def experiment_label(tag: str, condition: str, conf: Conf, ended: Optional[Dict[
     """What a results row was trained and tested with, e.g. ``l2l, synthetic corpus, preset small,
     audio-visual (per_speaker fusion), audio bottleneck 256, linear masks, loss si_sdr, pit_weight 0.5,
     speeds 0.9/1/1.1, 4000 steps, 2S_clean`` (``audio bottleneck`` when not 0, ``pit_weight`` only for
-    audio-visual models, where it is not 0).
+    audio-visual models, where it is not 0, the training precision when it is not fp32).
 
     ``ended`` (``best_model.pth``'s record of how training ended) turns the planned steps into
-    the steps trained when fewer, e.g. ``2841 of 3200 steps (time cap)``, and names exported
-    weights that are not the final ones, e.g. ``weights of step 2028 (best validation)``.
+    the steps trained when fewer, e.g. ``2841 of 3200 steps (time cap)``, names exported
+    weights that are not the final ones, e.g. ``weights of step 2028 (best validation)``, and
+    gives the precision ``auto`` resolved to.
     """
     model, training = conf["model"], conf["training"]
     inputs = f"audio-visual ({model['fusion']} fusion)" if model["use_visual"] else "audio-only"
@@ -61,6 +62,9 @@ def experiment_label(tag: str, condition: str, conf: Conf, ended: Optional[Dict[
     speeds = list(training.get("speed_perturbation") or [1.0])
     if speeds != [1.0]:
         parts.append("speeds " + "/".join(f"{speed:g}" for speed in speeds))
+    precision = (ended or {}).get("precision", training.get("precision", "fp32"))
+    if precision not in ("fp32", "auto"):  # auto without a record of training: unknown
+        parts.append(precision)
     if ended is not None and ended["steps"] < ended["max_steps"]:
         parts.append(f"{ended['steps']} of {ended['max_steps']} steps ({ended['stopped_by']})")
     elif training.get("max_steps"):

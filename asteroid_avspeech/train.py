@@ -106,8 +106,9 @@ def trainer_devices(cpu_processes: int = 1) -> Dict[str, Any]:
 LIGHTNING_PRECISIONS = {"fp32": "32-true", "bf16": "bf16-mixed", "fp16": "16-mixed"}
 
 
-def trainer_precision(precision: str, accelerator: str) -> str:
-    """Lightning's precision for ``training.precision`` (``auto``: bf16 where it is native).
+def resolve_precision(precision: str, accelerator: str) -> str:
+    """``training.precision`` with ``auto`` resolved (bf16 where it is native, else fp32 on CPUs
+    and fp16 on GPUs): one of :data:`LIGHTNING_PRECISIONS`.
 
     Mixed precision autocasts the mask network only; the STFT and its inverse stay in float32
     (see :func:`~asteroid_avspeech.models.spectral.float32`).
@@ -118,7 +119,7 @@ def trainer_precision(precision: str, accelerator: str) -> str:
         raise ConfigError(f"Unknown precision {precision!r}; valid: auto, {', '.join(PRECISIONS)}.")
     if precision == "fp16" and accelerator != "gpu":
         raise ConfigError("precision fp16 needs a GPU; on CPU use bf16 or fp32.")
-    return LIGHTNING_PRECISIONS[precision]
+    return precision
 
 
 #: ``training.export_weights``: the weights ``best_model.pth`` holds, those at the end of training
@@ -189,6 +190,7 @@ def train(conf: Conf, exp_dir: Path) -> Path:
     optimizer = make_optimizer(model.parameters(), optimizer=optim["optimizer"], lr=optim["lr"],
                                weight_decay=optim["weight_decay"])
     devices = trainer_devices(tr["cpu_processes"])
+    precision = resolve_precision(tr["precision"], devices["accelerator"])
     # under DDP each process sees 1/devices of the batches (Lightning's DistributedSampler)
     steps_per_epoch = math.ceil(len(train_loader) / devices["devices"])
     max_steps = tr["max_steps"] if tr["max_steps"] is not None else tr["epochs"] * steps_per_epoch
@@ -210,12 +212,13 @@ def train(conf: Conf, exp_dir: Path) -> Path:
         default_root_dir=exp_dir,
         gradient_clip_val=optim["gradient_clip"],
         deterministic="warn",
-        precision=trainer_precision(tr["precision"], devices["accelerator"]),
+        precision=LIGHTNING_PRECISIONS[precision],
         **devices,
     )
     fit_resumable(trainer, system, exp_dir / "checkpoints" / "last.ckpt")
     if trainer.is_global_zero:
         ended = log_stop(trainer, max_steps, optim["lr"], fitted_to_time=cosine is not None and cosine.progress_floor >= 1.0)
+        ended["precision"] = precision
         return export_best_model(best_k, model, train_set, exp_dir, ended, tr["export_weights"])
     return exp_dir / "best_model.pth"
 

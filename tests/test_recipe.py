@@ -12,6 +12,7 @@ from asteroid.models import BaseModel
 
 from asteroid_avspeech.config import load_conf
 from asteroid_avspeech.publish import experiment_label, load_evaluated
+from asteroid_avspeech.train import resolve_precision
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -47,11 +48,12 @@ def test_every_stage_ran(recipe_run):
 
 
 def test_best_model_loads_weights_only_and_from_pretrained(recipe_run):
-    _, exp, _ = recipe_run
+    tmp, exp, _ = recipe_run
     package = torch.load(exp / "best_model.pth", weights_only=True)
     assert package["model_name"] == "LookingToListen" and package["dataset"]
     ended = package["training"]  # how training ended, for the results table
     assert ended["stopped_by"] in ("step budget", "time cap", "time cap, schedule fitted", "early stopping") and 0 < ended["steps"] <= ended["max_steps"]
+    assert ended["precision"] == resolve_precision(load_conf(tmp / "conf.yml")["training"]["precision"], "cpu")
     model = BaseModel.from_pretrained(str(exp / "best_model.pth"))
     out = model.forward_wav(torch.randn(1, 16000))
     assert out.shape == (1, 2, 16000)
@@ -103,6 +105,11 @@ def test_results_label_names_what_changes_the_scores():
     best_val = dict(cut, steps=3200, weights="best_val", weights_step=2028)
     assert experiment_label("l2l", "2S_clean", conf, best_val).endswith(
         ", 3200 steps, weights of step 2028 (best validation), 2S_clean")
+    conf["training"]["precision"] = "auto"  # the label gives what auto resolved to in training
+    assert experiment_label("l2l", "2S_clean", conf, dict(cut, precision="bf16")).endswith(
+        ", speeds 0.9/1/1.1, bf16, 2841 of 3200 steps (time cap), 2S_clean")
+    assert ", fp32," not in experiment_label("l2l", "2S_clean", conf, dict(cut, precision="fp32"))
+    conf["training"]["precision"] = "fp32"
     conf["model"]["use_visual"] = False  # all items faceless: pit_weight plays no part
     conf["training"].update(speed_perturbation=[1.0], max_steps=None, pit_weight=0.5)
     assert experiment_label("ao", "3S_clean", conf) == (

@@ -191,18 +191,20 @@ def test_max_steps_overrides_epochs():
     assert by_epochs == dict(max_epochs=3, max_steps=-1, max_time=None)
 
 
-def test_trainer_precision_names_and_errors():
+def test_resolve_precision_names_and_errors():
     from asteroid_avspeech.config import ConfigError
-    from asteroid_avspeech.train import trainer_precision
+    from asteroid_avspeech.models.fast_inference import default_precision
+    from asteroid_avspeech.train import LIGHTNING_PRECISIONS, resolve_precision
 
-    assert trainer_precision("fp32", "cpu") == "32-true"
-    assert trainer_precision("bf16", "cpu") == "bf16-mixed"
-    assert trainer_precision("fp16", "gpu") == "16-mixed"
-    assert trainer_precision("auto", "cpu") in ("32-true", "bf16-mixed")
+    assert resolve_precision("fp32", "cpu") == "fp32"
+    assert resolve_precision("bf16", "cpu") == "bf16"
+    assert resolve_precision("fp16", "gpu") == "fp16"
+    assert resolve_precision("auto", "cpu") == default_precision("cpu")
+    assert LIGHTNING_PRECISIONS == {"fp32": "32-true", "bf16": "bf16-mixed", "fp16": "16-mixed"}
     with pytest.raises(ConfigError, match="fp16 needs a GPU"):
-        trainer_precision("fp16", "cpu")
+        resolve_precision("fp16", "cpu")
     with pytest.raises(ConfigError, match="Unknown precision 'int8'; valid: auto, fp32, bf16, fp16"):
-        trainer_precision("int8", "cpu")
+        resolve_precision("int8", "cpu")
 
 
 def test_bf16_mixed_training_step_keeps_float32_weights_and_outputs(tmp_path):
