@@ -44,7 +44,7 @@ from tqdm import tqdm
 
 from .audio import fit_length
 from .io_utils import atomic_path
-from .models.fast_inference import PRECISIONS, default_precision, inference_context
+from .models.fast_inference import inference_context, resolve_precision
 from .data.visual_features import VisualConfig
 from .video.crops import crop_tracks
 from .video.decode import duration_seconds, iter_audio_blocks, iter_frame_chunks, video_size
@@ -414,9 +414,7 @@ def _plan(model, path: PathLike, face: Optional[int], point: Optional[Tuple[floa
           device: Optional[Union[str, torch.device]], precision: str, progress: bool) -> _Plan:
     path = Path(path)
     device = torch.device(device) if device is not None else next(model.parameters()).device
-    precision = default_precision(device) if precision == "auto" else precision
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision={precision!r}: use auto, {', '.join(PRECISIONS)}.")
+    precision = resolve_precision(precision, device)  # before tracking: fp16 on CPU fails here
     model.to(device)
     config = visual_config or visual_config_for(model)
     if abs(config.fps - float(model.fps)) > 1e-6:

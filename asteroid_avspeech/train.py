@@ -26,7 +26,7 @@ from .data.dataset import AVSpeechDataset
 from .io_utils import atomic_path
 from .losses import make_loss
 from .models import PRESETS, LookingToListen
-from .models.fast_inference import PRECISIONS, default_precision
+from .models.fast_inference import resolve_precision
 from .schedule import FitScheduleToTimeCap, log_stop, make_scheduler, stop_conditions, validation_interval
 from .system import AVSystem
 
@@ -106,22 +106,6 @@ def trainer_devices(cpu_processes: int = 1) -> Dict[str, Any]:
 LIGHTNING_PRECISIONS = {"fp32": "32-true", "bf16": "bf16-mixed", "fp16": "16-mixed"}
 
 
-def resolve_precision(precision: str, accelerator: str) -> str:
-    """``training.precision`` with ``auto`` resolved (bf16 where it is native, else fp32 on CPUs
-    and fp16 on GPUs): one of :data:`LIGHTNING_PRECISIONS`.
-
-    Mixed precision autocasts the mask network only; the STFT and its inverse stay in float32
-    (see :func:`~asteroid_avspeech.models.spectral.float32`).
-    """
-    if precision == "auto":
-        precision = default_precision("cuda" if accelerator == "gpu" else "cpu")
-    if precision not in PRECISIONS:
-        raise ConfigError(f"Unknown precision {precision!r}; valid: auto, {', '.join(PRECISIONS)}.")
-    if precision == "fp16" and accelerator != "gpu":
-        raise ConfigError("precision fp16 needs a GPU; on CPU use bf16 or fp32.")
-    return precision
-
-
 #: ``training.export_weights``: the weights ``best_model.pth`` holds, those at the end of training
 #: (where the cosine schedule reaches 0) or those of the best validation loss (asteroid's recipes).
 EXPORT_WEIGHTS = ("final", "best_val")
@@ -172,6 +156,11 @@ def train(conf: Conf, exp_dir: Path) -> Path:
     tr = conf["training"]
     if tr["export_weights"] not in EXPORT_WEIGHTS:
         raise ConfigError(f"Unknown export_weights {tr['export_weights']!r}; valid: {', '.join(EXPORT_WEIGHTS)}.")
+    devices = trainer_devices(tr["cpu_processes"])
+    try:  # mixed precision autocasts the mask network only (models/spectral.py: float32 STFTs)
+        precision = resolve_precision(tr["precision"], "cuda" if devices["accelerator"] == "gpu" else "cpu")
+    except ValueError as err:
+        raise ConfigError(f"training.precision: {err}") from err
     exp_dir = Path(exp_dir)
     exp_dir.mkdir(parents=True, exist_ok=True)
     dump_conf(conf, exp_dir / "conf.yml")
@@ -189,8 +178,6 @@ def train(conf: Conf, exp_dir: Path) -> Path:
     optim = conf["optim"]
     optimizer = make_optimizer(model.parameters(), optimizer=optim["optimizer"], lr=optim["lr"],
                                weight_decay=optim["weight_decay"])
-    devices = trainer_devices(tr["cpu_processes"])
-    precision = resolve_precision(tr["precision"], devices["accelerator"])
     # under DDP each process sees 1/devices of the batches (Lightning's DistributedSampler)
     steps_per_epoch = math.ceil(len(train_loader) / devices["devices"])
     max_steps = tr["max_steps"] if tr["max_steps"] is not None else tr["epochs"] * steps_per_epoch

@@ -149,7 +149,7 @@ def test_inference_context_restores_on_error_and_rejects_bad_input():
         with inference_context(model, precision="bf16"):
             raise RuntimeError("boom")
     assert "estimate_masks" not in vars(model) and model.audio_stream.net[0].weight.is_contiguous()
-    with pytest.raises(ValueError, match="valid precisions"):
+    with pytest.raises(ValueError, match="valid: auto, fp32"):
         with inference_context(model, precision="int8"):
             pass
     with pytest.raises(ValueError, match="CUDA"):

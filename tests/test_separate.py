@@ -169,6 +169,16 @@ def test_face_selection_writes_only_that_face(model, two_face_clip, tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+def test_fp16_on_cpu_fails_before_face_tracking(model, two_face_clip, tmp_path, monkeypatch):
+    def no_tracking(*args, **kwargs):
+        raise AssertionError("faces were tracked before the precision was checked")
+
+    monkeypatch.setattr("asteroid_avspeech.separate.track_faces", no_tracking)
+    with pytest.raises(ValueError, match="fp16 needs a CUDA device"):
+        write_video_separation(model, two_face_clip, tmp_path / "out", device="cpu", precision="fp16", progress=False)
+    assert not (tmp_path / "out").exists()
+
+
 def _audio_only_mp4(path: Path) -> Path:
     with av.open(str(path), "w") as container:
         stream = container.add_stream("aac", rate=SR, layout="mono")

@@ -192,19 +192,31 @@ def test_max_steps_overrides_epochs():
 
 
 def test_resolve_precision_names_and_errors():
-    from asteroid_avspeech.config import ConfigError
-    from asteroid_avspeech.models.fast_inference import default_precision
-    from asteroid_avspeech.train import LIGHTNING_PRECISIONS, resolve_precision
+    from asteroid_avspeech.models.fast_inference import default_precision, resolve_precision
+    from asteroid_avspeech.train import LIGHTNING_PRECISIONS
 
     assert resolve_precision("fp32", "cpu") == "fp32"
     assert resolve_precision("bf16", "cpu") == "bf16"
-    assert resolve_precision("fp16", "gpu") == "fp16"
+    assert resolve_precision("fp16", "cuda") == "fp16"
     assert resolve_precision("auto", "cpu") == default_precision("cpu")
     assert LIGHTNING_PRECISIONS == {"fp32": "32-true", "bf16": "bf16-mixed", "fp16": "16-mixed"}
-    with pytest.raises(ConfigError, match="fp16 needs a GPU"):
+    with pytest.raises(ValueError, match="fp16 needs a CUDA device"):
         resolve_precision("fp16", "cpu")
-    with pytest.raises(ConfigError, match="Unknown precision 'int8'; valid: auto, fp32, bf16, fp16"):
+    with pytest.raises(ValueError, match="Unknown precision 'int8'; valid: auto, fp32, bf16, fp16"):
         resolve_precision("int8", "cpu")
+
+
+@pytest.mark.parametrize("key, value, message", [("precision", "int8", "training.precision: Unknown precision .int8."),
+                                                   ("export_weights", "last", "Unknown export_weights 'last'")])
+def test_train_rejects_bad_settings_before_writing_anything(tmp_path, key, value, message):
+    from asteroid_avspeech.config import ConfigError, load_conf
+    from asteroid_avspeech.train import train
+
+    conf = load_conf("conf.yml")
+    conf["training"][key] = value
+    with pytest.raises(ConfigError, match=message):
+        train(conf, tmp_path / "exp")
+    assert not (tmp_path / "exp").exists()
 
 
 def test_bf16_mixed_training_step_keeps_float32_weights_and_outputs(tmp_path):

@@ -21,7 +21,7 @@ speed, ~20 s of compilation) and folding BatchNorm into the convs (within timing
 import contextlib
 import functools
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Callable, Iterator, Optional, Union
 
 import torch
 from torch import nn
@@ -51,6 +51,25 @@ def default_precision(device: torch.device) -> str:
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     return "bf16" if cpu_has_bf16() else "fp32"
+
+
+def resolve_precision(precision: str, device: Union[str, torch.device]) -> str:
+    """``precision`` for ``device``, ``"auto"`` resolved by :func:`default_precision`.
+
+    Returns:
+        One of :data:`PRECISIONS`.
+
+    Raises:
+        ValueError: an unknown name, or fp16 on a device other than CUDA.
+    """
+    device = torch.device(device)
+    if precision == "auto":
+        return default_precision(device)
+    if precision not in PRECISIONS:
+        raise ValueError(f"Unknown precision {precision!r}; valid: auto, {', '.join(PRECISIONS)}.")
+    if precision == "fp16" and device.type != "cuda":
+        raise ValueError("precision fp16 needs a CUDA device; on CPU use bf16 or fp32.")
+    return precision
 
 
 def _autocast_to_float(fn: Callable, device_type: str, dtype: torch.dtype) -> Callable:
@@ -83,7 +102,8 @@ def inference_context(
 
     Args:
         model: a :class:`~asteroid_avspeech.models.LookingToListen` (any preset), on any device.
-        precision: ``"fp32"``, ``"bf16"`` or ``"fp16"`` (CUDA only) for the mask network.
+        precision: ``"fp32"``, ``"bf16"``, ``"fp16"`` (CUDA only) or ``"auto"``
+            (:func:`default_precision`) for the mask network.
         channels_last: store the audio stream's conv weights channels-last (``False``: leave
             their layout as it is; training stores them channels-last).
 
@@ -95,16 +115,12 @@ def inference_context(
         ValueError: unknown precision, fp16 on CPU, or a model without ``estimate_masks`` /
             ``audio_stream`` (not a LookingToListen).
     """
-    if precision not in PRECISIONS:
-        raise ValueError(f"Unknown precision {precision!r}; valid precisions: {', '.join(PRECISIONS)}")
     if not (hasattr(model, "estimate_masks") and hasattr(model, "audio_stream")):
         raise ValueError(
             f"inference_context needs a LookingToListen model, got {type(model).__name__}."
         )
     device_type = _model_device(model).type
-    dtype: Optional[torch.dtype] = PRECISIONS[precision]
-    if dtype is torch.float16 and device_type != "cuda":
-        raise ValueError("precision='fp16' needs a CUDA model; use 'bf16' (or 'fp32') on CPU.")
+    dtype: Optional[torch.dtype] = PRECISIONS[resolve_precision(precision, device_type)]
     was_training = model.training
     model.eval()
     # Like the override below: only a context that changed the layout changes it back.
