@@ -47,7 +47,7 @@ import torch
 from asteroid.losses.sdr import singlesrc_neg_sisdr
 from torch.utils.flop_counter import FlopCounterMode
 
-from .models.fast_inference import PRECISIONS, cpu_has_bf16, inference_context
+from .models.fast_inference import PRECISIONS, cpu_has_bf16, cpu_runs_bf16, inference_context
 from .models.looking_to_listen import LookingToListen
 from .video.crops import LIP_SIZE
 
@@ -81,6 +81,7 @@ def machine_info(device: str = "cpu") -> Dict[str, Any]:
         "cpu": cpu,
         "cpu_cores": os.cpu_count(),
         "cpu_bf16": cpu_has_bf16(),
+        "cpu_runs_bf16": cpu_runs_bf16(),
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "python": platform.python_version(),
@@ -385,10 +386,21 @@ def output_si_sdr(estimate: torch.Tensor, reference: torch.Tensor) -> float:
     return float(-singlesrc_neg_sisdr(est, ref).max())
 
 
+def runnable_variants(device: str = "cpu") -> Dict[str, Optional[Dict[str, Any]]]:
+    """The :data:`INFERENCE_VARIANTS` that ``device`` can run: bf16 becomes fp16 on GPUs without
+    bf16, and is left out on CPUs that cannot run it (:func:`cpu_runs_bf16`, logged)."""
+    if device == "cpu" and not cpu_runs_bf16():
+        log.info("bf16 variants left out: this CPU cannot run the model in bf16 (no AVX-512)")
+        return {name: kw for name, kw in INFERENCE_VARIANTS.items() if kw is None or kw["precision"] != "bf16"}
+    bf16 = "bf16" if device != "cuda" or torch.cuda.is_bf16_supported() else "fp16"
+    return {name: (None if kw is None else {**kw, "precision": bf16 if kw["precision"] == "bf16" else "fp32"})
+            for name, kw in INFERENCE_VARIANTS.items()}
+
+
 def inference_variants(preset: str, seconds: float, device: str = "cpu", repeats: int = 3,
                        wav: Optional[torch.Tensor] = None, with_compile: bool = False,
                        seed: int = 0, model_args: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
-    """Plain fp32 eager inference against the :data:`INFERENCE_VARIANTS` (batch 1).
+    """Plain fp32 eager inference against the :data:`INFERENCE_VARIANTS` ``device`` can run (batch 1).
 
     The model has random weights with calibrated BatchNorm statistics; runs are interleaved
     (variant after variant, ``repeats`` rounds) so that machine load hits them alike.
@@ -413,9 +425,7 @@ def inference_variants(preset: str, seconds: float, device: str = "cpu", repeats
     noise, visual = random_inputs(model, 1, seconds, device, seed)
     wav = noise if wav is None else wav.to(device)
     calibrate_batchnorm(model, wav, visual)
-    bf16 = "bf16" if device != "cuda" or torch.cuda.is_bf16_supported() else "fp16"
-    variants = {name: (None if kw is None else {**kw, "precision": bf16 if kw["precision"] == "bf16" else "fp32"})
-                for name, kw in INFERENCE_VARIANTS.items()}
+    variants = runnable_variants(device)
 
     def run(kwargs):
         if kwargs is None:
@@ -432,8 +442,9 @@ def inference_variants(preset: str, seconds: float, device: str = "cpu", repeats
     if with_compile:
         # One context for all calls: entering it again installs a new estimate_masks wrapper,
         # which would make torch.compile recompile.
-        name = "bf16 autocast + channels-last + torch.compile"
-        variants[name] = variants["bf16 autocast + channels-last"]
+        fastest = next(name for name in ("bf16 autocast + channels-last", "fp32 + channels-last") if name in variants)
+        name = f"{fastest} + torch.compile"
+        variants[name] = variants[fastest]
         compiled = torch.compile(model)
         with inference_context(model, **variants[name]):
             start = time.perf_counter()
@@ -650,8 +661,9 @@ def run_benchmark(device: str = "cpu", quick: bool = False, presets: Sequence[st
         rtf_model = LookingToListen(preset="small", **model_args).to(device).eval()
         video = layout.clip_path(Path(stage0["corpus"]), clip_ids[0])
         inference_rtf(rtf_model, video, clip_seconds, "fp32", device)  # warm-up (detector, first calls)
+        rtf_precisions = ("fp32", "bf16") if device != "cpu" or cpu_runs_bf16() else ("fp32",)
         results["inference_rtf"] = [inference_rtf(rtf_model, video, clip_seconds, precision, device)
-                                    for precision in ("fp32", "bf16")]
+                                    for precision in rtf_precisions]
     results["machine"]["load_average_1min_end"] = machine_info(device)["load_average_1min"]
     return results
 
@@ -685,7 +697,7 @@ def to_markdown(results: Dict[str, Any]) -> str:
     m, mm = results["machine"], results["matmul_gflops"]
     where = m.get("gpu") or m["cpu"]
     out = [f"Machine: {where} ({m['cpu_cores']} cores, {m['torch_threads']} torch threads, "
-           f"AVX-512 BF16: {m['cpu_bf16']}), torch {m['torch']}, device {m['device']}; "
+           f"AVX-512 BF16: {m['cpu_bf16']}, runs bf16: {m['cpu_runs_bf16']}), torch {m['torch']}, device {m['device']}; "
            f"load average {m['load_average_1min']} at start, {m.get('load_average_1min_end')} at end. "
            f"Matrix product: {mm['fp32']:.0f} GFLOP/s fp32, {mm['bf16']:.0f} GFLOP/s bf16."
            + (" (--quick: sizes too small to be representative)" if results["config"]["quick"] else ""), ""]

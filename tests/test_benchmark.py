@@ -11,14 +11,15 @@ import torch
 import yaml
 
 from asteroid_avspeech.benchmark import (
-    INFERENCE_VARIANTS,
     calibrate_batchnorm,
     count_macs,
     output_si_sdr,
     random_inputs,
+    runnable_variants,
 )
 from asteroid_avspeech.models.fast_inference import inference_context
 from asteroid_avspeech.models.looking_to_listen import LookingToListen
+from hardware import requires_bf16
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = dict(audio_channels=4, audio_out_channels=2, audio_kernels=[[3, 3], [3, 3]],
@@ -87,7 +88,7 @@ def test_quick_json_structure(quick_run):
     assert paper["params_m"] == pytest.approx(sum(p.numel() for p in measured.parameters()) / 1e6)
     assert 70 < paper["gmac_per_audio_s"] < 90  # the 96-channel audio stream dominates
     variants = {(r["preset"], r["variant"]) for r in results["inference"]}
-    assert variants == {(p, v) for p in ("small", "paper") for v in INFERENCE_VARIANTS}
+    assert variants == {(p, v) for p in ("small", "paper") for v in runnable_variants()}
     for row in results["inference"]:
         assert _positive(row["audio_s_per_s"], row["speedup"], row["gflops"], row["matmul_ratio"])
         # every variant computes nearly the plain output (bf16 on random paper weights: 21-30 dB
@@ -108,7 +109,7 @@ def test_quick_markdown_tables(quick_run):
                    "| video -> tracks |"):
         assert header in stdout
     # model rows: batches 1 and 2 x two conv layouts
-    assert sum(line.startswith("| paper |") for line in stdout.splitlines()) == 4 + len(INFERENCE_VARIANTS)
+    assert sum(line.startswith("| paper |") for line in stdout.splitlines()) == 4 + len(runnable_variants())
 
 
 def test_macs_count_the_lstm():
@@ -124,7 +125,8 @@ def test_macs_count_the_lstm():
     assert not model.training and all(p.grad is None for p in model.parameters())
 
 
-@pytest.mark.parametrize("precision, channels_last, min_db", [("bf16", True, 30.0), ("bf16", False, 30.0),
+@pytest.mark.parametrize("precision, channels_last, min_db", [pytest.param("bf16", True, 30.0, marks=requires_bf16),
+                                                               pytest.param("bf16", False, 30.0, marks=requires_bf16),
                                                                ("fp32", True, 80.0)])
 def test_inference_context_close_to_fp32(precision, channels_last, min_db):
     model, wav, visual = _tiny_model()
@@ -143,12 +145,17 @@ def test_inference_context_close_to_fp32(precision, channels_last, min_db):
     assert model.audio_stream.net[0].weight.grad is not None
 
 
-def test_inference_context_restores_on_error_and_rejects_bad_input():
-    model, wav, visual = _tiny_model()
+@requires_bf16
+def test_inference_context_restores_on_error():
+    model, _, _ = _tiny_model()
     with pytest.raises(RuntimeError, match="boom"):
         with inference_context(model, precision="bf16"):
             raise RuntimeError("boom")
     assert "estimate_masks" not in vars(model) and model.audio_stream.net[0].weight.is_contiguous()
+
+
+def test_inference_context_rejects_bad_input():
+    model, _, _ = _tiny_model()
     with pytest.raises(ValueError, match="valid: auto, fp32"):
         with inference_context(model, precision="int8"):
             pass
@@ -170,6 +177,7 @@ def test_inference_context_keeps_a_channels_last_training_layout():
         assert model.audio_stream.net[0].weight.is_contiguous(memory_format=torch.channels_last)
 
 
+@requires_bf16
 def test_inference_context_nests():
     model, wav, visual = _tiny_model()
     model.train()

@@ -11,6 +11,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from asteroid_avspeech.losses import CompressedSpectrogramMSE, NegSISDR, make_loss, permuted_mean
 from asteroid_avspeech.models import LookingToListen
 from asteroid_avspeech.system import AVSystem
+from hardware import requires_bf16
 
 SR, FPS = 16000, 25
 TINY = dict(
@@ -191,12 +192,18 @@ def test_max_steps_overrides_epochs():
     assert by_epochs == dict(max_epochs=3, max_steps=-1, max_time=None)
 
 
-def test_resolve_precision_names_and_errors():
+def test_resolve_precision_names_and_errors(monkeypatch):
+    from asteroid_avspeech.models import fast_inference
     from asteroid_avspeech.models.fast_inference import default_precision, resolve_precision
     from asteroid_avspeech.train import LIGHTNING_PRECISIONS
 
     assert resolve_precision("fp32", "cpu") == "fp32"
+    monkeypatch.setattr(fast_inference, "cpu_runs_bf16", lambda: True)
     assert resolve_precision("bf16", "cpu") == "bf16"
+    monkeypatch.setattr(fast_inference, "cpu_runs_bf16", lambda: False)  # an AVX2-only CPU
+    with pytest.raises(ValueError, match="this CPU cannot run the model in bf16 .* use fp32, or auto"):
+        resolve_precision("bf16", "cpu")
+    assert resolve_precision("bf16", "cuda") == "bf16"
     assert resolve_precision("fp16", "cuda") == "fp16"
     assert resolve_precision("auto", "cpu") == default_precision("cpu")
     assert LIGHTNING_PRECISIONS == {"fp32": "32-true", "bf16": "bf16-mixed", "fp16": "16-mixed"}
@@ -207,11 +214,14 @@ def test_resolve_precision_names_and_errors():
 
 
 @pytest.mark.parametrize("key, value, message", [("precision", "int8", "training.precision: Unknown precision .int8."),
+                                                   ("precision", "bf16", "training.precision: precision bf16: this CPU"),
                                                    ("export_weights", "last", "Unknown export_weights 'last'")])
-def test_train_rejects_bad_settings_before_writing_anything(tmp_path, key, value, message):
+def test_train_rejects_bad_settings_before_writing_anything(tmp_path, monkeypatch, key, value, message):
     from asteroid_avspeech.config import ConfigError, load_conf
+    from asteroid_avspeech.models import fast_inference
     from asteroid_avspeech.train import train
 
+    monkeypatch.setattr(fast_inference, "cpu_runs_bf16", lambda: False)  # an AVX2-only CPU
     conf = load_conf("conf.yml")
     conf["training"][key] = value
     with pytest.raises(ConfigError, match=message):
@@ -219,6 +229,7 @@ def test_train_rejects_bad_settings_before_writing_anything(tmp_path, key, value
     assert not (tmp_path / "exp").exists()
 
 
+@requires_bf16
 def test_bf16_mixed_training_step_keeps_float32_weights_and_outputs(tmp_path):
     system = _system(loss_func=NegSISDR())
     trainer = pl.Trainer(fast_dev_run=True, logger=CSVLogger(tmp_path), accelerator="cpu",

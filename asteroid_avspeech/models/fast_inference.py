@@ -8,7 +8,8 @@ Inside :func:`inference_context` the model runs in eval mode under ``torch.infer
   compression, the complex masking and the iSTFT stay in float32, so the output waveform is
   float32 and the only rounding is in the masks. On CPU this pays off with native bf16
   instructions (AVX-512 BF16 or AMX, see :func:`cpu_has_bf16`); without them oneDNN emulates
-  bf16 and it can be slower than fp32.
+  bf16 and it can be slower than fp32, and on CPUs without AVX-512 (AVX2 only, e.g. some AMD
+  EPYC) it has no bf16 LSTM at all: there bf16 is refused (:func:`cpu_runs_bf16`).
 - ``channels_last=True`` stores the audio stream's 2-D conv weights channels-last (NHWC), the
   layout oneDNN (CPU) and cuDNN (tensor cores) convolve fastest; its activations follow.
 
@@ -45,6 +46,23 @@ def cpu_has_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
     return any(flag in flags for flag in BF16_CPU_FLAGS)
 
 
+@functools.lru_cache(maxsize=None)
+def cpu_runs_bf16() -> bool:
+    """True when this CPU runs the model's LSTM under bf16 autocast at all.
+
+    oneDNN has no bf16 LSTM kernel for CPUs without AVX-512 (AVX2 only): there torch fails
+    deep in the forward pass ("could not create a primitive descriptor for the LSTM forward
+    propagation primitive"). One tiny LSTM step under autocast tells, once per process.
+    """
+    lstm = nn.LSTM(1, 1)
+    try:
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+            lstm(torch.zeros(1, 1, 1))
+    except RuntimeError:
+        return False
+    return True
+
+
 def default_precision(device: torch.device) -> str:
     """The fastest precision worth using on ``device``: bf16 where it is native, else fp32."""
     device = torch.device(device)
@@ -60,7 +78,8 @@ def resolve_precision(precision: str, device: Union[str, torch.device]) -> str:
         One of :data:`PRECISIONS`.
 
     Raises:
-        ValueError: an unknown name, or fp16 on a device other than CUDA.
+        ValueError: an unknown name, fp16 on a device other than CUDA, or bf16 on a CPU that
+            cannot run it (:func:`cpu_runs_bf16`).
     """
     device = torch.device(device)
     if precision == "auto":
@@ -69,6 +88,9 @@ def resolve_precision(precision: str, device: Union[str, torch.device]) -> str:
         raise ValueError(f"Unknown precision {precision!r}; valid: auto, {', '.join(PRECISIONS)}.")
     if precision == "fp16" and device.type != "cuda":
         raise ValueError("precision fp16 needs a CUDA device; on CPU use bf16 or fp32.")
+    if precision == "bf16" and device.type == "cpu" and not cpu_runs_bf16():
+        raise ValueError("precision bf16: this CPU cannot run the model in bf16 (oneDNN has no bf16 LSTM "
+                         "without AVX-512); use fp32, or auto (fp32 on this CPU).")
     return precision
 
 
@@ -112,8 +134,8 @@ def inference_context(
         (no autograd); the model is restored on exit.
 
     Raises:
-        ValueError: unknown precision, fp16 on CPU, or a model without ``estimate_masks`` /
-            ``audio_stream`` (not a LookingToListen).
+        ValueError: unknown precision, fp16 on CPU, bf16 on a CPU that cannot run it, or a
+            model without ``estimate_masks`` / ``audio_stream`` (not a LookingToListen).
     """
     if not (hasattr(model, "estimate_masks") and hasattr(model, "audio_stream")):
         raise ValueError(
