@@ -25,6 +25,7 @@ help_message="Usage: $0 [--stage N] [--stop-stage N] [--tag NAME] [--id GPU_IDS]
 Stages: 0 corpus | 1 audio | 2 visual features | 3 mixtures | 4 train | 5 evaluate | 6 publish"
 
 . utils/parse_options.sh
+recipe_start=$(date +%s)   # stage 4 fits training into conf.yml's recipe_minutes, counted from here
 
 if [ "$python_path" = .venv/bin/python ]; then
   echo "Setup: checking the environment (local/setup_env.sh)"
@@ -62,7 +63,8 @@ run_stage 2 "visual: face tracking, lip crops (and face embeddings), cached per 
   local/extract_visual.py
 run_stage 3 "mixtures: speaker-disjoint splits and fixed val/test mixture manifests" \
   local/make_mixtures.py
-CUDA_VISIBLE_DEVICES=$id run_stage 4 "training -> $expdir" local/train.py --exp_dir "$expdir"
+CUDA_VISIBLE_DEVICES=$id run_stage 4 "training -> $expdir" local/train.py --exp_dir "$expdir" \
+  --recipe_start "$recipe_start"
 CUDA_VISIBLE_DEVICES=$id run_stage 5 "evaluation on the test split -> $expdir" local/evaluate.py --exp_dir "$expdir"
 run_stage 6 "publish: $expdir/publish_dir and RESULTS.md" local/publish.py --exp_dir "$expdir" --results "$results"
 last_stage=6

@@ -697,7 +697,8 @@ def to_markdown(results: Dict[str, Any]) -> str:
     m, mm = results["machine"], results["matmul_gflops"]
     where = m.get("gpu") or m["cpu"]
     out = [f"Machine: {where} ({m['cpu_cores']} cores, {m['torch_threads']} torch threads, "
-           f"AVX-512 BF16: {m['cpu_bf16']}, runs bf16: {m['cpu_runs_bf16']}), torch {m['torch']}, device {m['device']}; "
+           f"AVX-512 BF16: {m['cpu_bf16']}, runs bf16: {m.get('cpu_runs_bf16')}), "
+           f"torch {m['torch']}, device {m['device']}; "
            f"load average {m['load_average_1min']} at start, {m.get('load_average_1min_end')} at end. "
            f"Matrix product: {mm['fp32']:.0f} GFLOP/s fp32, {mm['bf16']:.0f} GFLOP/s bf16."
            + (" (--quick: sizes too small to be representative)" if results["config"]["quick"] else ""), ""]

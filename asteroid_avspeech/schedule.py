@@ -1,6 +1,7 @@
 """How long stage 4 trains and at which learning rate.
 
-``max_steps`` is the length of the run and of the cosine schedule; ``max_minutes`` is a cap.
+``max_steps`` is the length of the run and of the cosine schedule; ``max_minutes`` is a cap,
+shortened by :func:`time_cap_minutes` when the whole recipe must end within ``recipe_minutes``.
 On a machine too slow to make ``max_steps`` within the cap, :class:`FitScheduleToTimeCap` lets
 the clock drive the cosine, so training still ends at the bottom of the decay when the time is up
 instead of being cut half-way down it. :func:`log_stop` says how training ended.
@@ -70,6 +71,45 @@ def stop_conditions(training: Dict[str, Any]) -> Dict[str, Any]:
                 max_time=None if minutes is None else dict(minutes=minutes))
 
 
+#: Least training time (minutes) the recipe deadline may leave; less is an error, not a useless model.
+MIN_TRAINING_MINUTES = 1.0
+
+
+def time_cap_minutes(training: Dict[str, Any], recipe_start: Optional[float], now: float,
+                     trained_s: float = 0.0) -> Optional[float]:
+    """Training's time cap (Lightning's ``max_time``, minutes; None: no cap).
+
+    ``max_minutes``, shortened where ``run.sh`` started at ``recipe_start`` (Unix seconds) must end
+    within ``recipe_minutes`` with ``eval_minutes`` left for stages 5-6: on a machine whose setup
+    and data stages were slow, training gets less time instead of the recipe running over.
+
+    Args:
+        training: the ``training`` section (``max_minutes``, ``recipe_minutes``, ``eval_minutes``).
+        recipe_start: when ``run.sh`` started; None (stage 4 run on its own): no recipe deadline.
+        now: the current time (Unix seconds).
+        trained_s: training seconds of the run being resumed (Lightning's Timer counts them).
+
+    Raises:
+        ConfigError: the deadline leaves less than :data:`MIN_TRAINING_MINUTES` of training.
+    """
+    cap = training["max_minutes"]
+    if recipe_start is None or training["recipe_minutes"] is None:
+        return cap
+    used = (now - recipe_start) / 60
+    left = training["recipe_minutes"] - training["eval_minutes"] - used
+    if left < MIN_TRAINING_MINUTES:
+        raise ConfigError(
+            f"recipe_minutes: {used:.1f} of the recipe's {training['recipe_minutes']} minutes are used and "
+            f"{training['eval_minutes']} are kept for stages 5-6, which leaves {max(left, 0):.1f} min to train; "
+            "raise --recipe_minutes, or pass --recipe_minutes null to train for max_minutes.")
+    deadline_cap = trained_s / 60 + left
+    if cap is None or deadline_cap < cap:
+        log.info("Training time cap %.1f min: %.1f of recipe_minutes %s used before training, %s kept for stages 5-6.",
+                 deadline_cap, used, training["recipe_minutes"], training["eval_minutes"])
+        return deadline_cap
+    return cap
+
+
 def validation_interval(training: Dict[str, Any], lr_schedule: str) -> Dict[str, Any]:
     """Lightning's validation interval: every ``val_every_steps`` training steps, or every epoch (null).
 
@@ -133,9 +173,9 @@ class FitScheduleToTimeCap(Callback):
             return
         if share > trainer.global_step / self.schedule.total_steps and not self.clock_leads:
             self.clock_leads = True
-            log.warning("max_minutes (%.1f min) is too short for %d steps at %.2f steps/s: the cosine "
+            log.warning("The time cap (%.1f min) is too short for %d steps at %.2f steps/s: the cosine "
                         "schedule now follows the clock and ends at 0 within the cap (~%d steps; raise "
-                        "max_minutes or lower max_steps to train longer).", (elapsed + remaining) / 60,
+                        "max_minutes (and recipe_minutes) or lower max_steps to train longer).", (elapsed + remaining) / 60,
                         self.schedule.total_steps, trainer.global_step / elapsed, trainer.global_step / share)
         self.schedule.progress_floor = min(1.0, share)  # no effect while the steps lead
         if self.schedule.progress_floor >= 1.0:

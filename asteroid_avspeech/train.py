@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import os
+import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -27,7 +28,14 @@ from .io_utils import atomic_path
 from .losses import make_loss
 from .models import PRESETS, LookingToListen
 from .models.fast_inference import resolve_precision
-from .schedule import FitScheduleToTimeCap, log_stop, make_scheduler, stop_conditions, validation_interval
+from .schedule import (
+    FitScheduleToTimeCap,
+    log_stop,
+    make_scheduler,
+    stop_conditions,
+    time_cap_minutes,
+    validation_interval,
+)
 from .system import AVSystem
 
 log = logging.getLogger(__name__)
@@ -151,8 +159,20 @@ def fit_resumable(trainer: pl.Trainer, system: pl.LightningModule, last: Path) -
     trainer.save_checkpoint(last)  # every DDP process calls it; rank 0 writes
 
 
-def train(conf: Conf, exp_dir: Path) -> Path:
-    """Train (or resume) the experiment in ``exp_dir``; return the path of ``best_model.pth``."""
+def trained_seconds(last: Path) -> float:
+    """Training seconds recorded in the checkpoint ``last`` (Lightning's Timer), 0 without one."""
+    if not last.is_file():
+        return 0.0
+    state = torch.load(last, map_location="cpu", weights_only=False)  # our own Lightning checkpoint
+    return float(state.get("callbacks", {}).get("Timer", {}).get("time_elapsed", {}).get("train", 0.0))
+
+
+def train(conf: Conf, exp_dir: Path, recipe_start: Optional[float] = None) -> Path:
+    """Train (or resume) the experiment in ``exp_dir``; return the path of ``best_model.pth``.
+
+    ``recipe_start``: when ``run.sh`` started (Unix seconds); training then also ends early enough
+    for the recipe to finish within ``recipe_minutes`` (:func:`~asteroid_avspeech.schedule.time_cap_minutes`).
+    """
     tr = conf["training"]
     if tr["export_weights"] not in EXPORT_WEIGHTS:
         raise ConfigError(f"Unknown export_weights {tr['export_weights']!r}; valid: {', '.join(EXPORT_WEIGHTS)}.")
@@ -162,6 +182,8 @@ def train(conf: Conf, exp_dir: Path) -> Path:
     except ValueError as err:
         raise ConfigError(f"training.precision: {err}") from err
     exp_dir = Path(exp_dir)
+    last = exp_dir / "checkpoints" / "last.ckpt"
+    minutes = time_cap_minutes(tr, recipe_start, time.time(), trained_seconds(last))
     exp_dir.mkdir(parents=True, exist_ok=True)
     dump_conf(conf, exp_dir / "conf.yml")
     pl.seed_everything(conf["corpus"]["seed"], workers=True)
@@ -189,10 +211,10 @@ def train(conf: Conf, exp_dir: Path) -> Path:
     best_k, latest = checkpoint_callbacks(exp_dir / "checkpoints")
     callbacks = [best_k, latest, *early_stopping(tr["early_stop_patience"])]
     cosine = scheduler["scheduler"].lr_lambdas[0] if isinstance(scheduler, dict) else None  # dict: the cosine
-    if cosine is not None and tr["max_minutes"] is not None:
+    if cosine is not None and minutes is not None:
         callbacks.append(FitScheduleToTimeCap(cosine))
     trainer = pl.Trainer(
-        **stop_conditions(tr),
+        **stop_conditions(dict(tr, max_minutes=minutes)),
         **validation_interval(tr, optim["lr_schedule"]),
         callbacks=callbacks,
         logger=_loggers(exp_dir),  # asteroid's System needs a logger (never logger=False)
@@ -202,7 +224,7 @@ def train(conf: Conf, exp_dir: Path) -> Path:
         precision=LIGHTNING_PRECISIONS[precision],
         **devices,
     )
-    fit_resumable(trainer, system, exp_dir / "checkpoints" / "last.ckpt")
+    fit_resumable(trainer, system, last)
     if trainer.is_global_zero:
         ended = log_stop(trainer, max_steps, optim["lr"], fitted_to_time=cosine is not None and cosine.progress_floor >= 1.0)
         ended["precision"] = precision

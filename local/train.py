@@ -16,9 +16,12 @@ from asteroid_avspeech.train import train
 def main() -> None:
     extra = argparse.ArgumentParser(add_help=False)
     extra.add_argument("--exp_dir", type=Path, required=True, help="experiment directory (exp/<tag>)")
+    extra.add_argument("--recipe_start", type=float, default=None,
+                       help="when run.sh started (Unix seconds): training then ends in time for the recipe "
+                            "to finish within recipe_minutes")
     conf, args = parse_conf(description=__doc__, extra=extra)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    best = train(conf, args.exp_dir)
+    best = train(conf, args.exp_dir, args.recipe_start)
     logging.info("Best model: %s", best)
 
 

@@ -192,6 +192,28 @@ def test_max_steps_overrides_epochs():
     assert by_epochs == dict(max_epochs=3, max_steps=-1, max_time=None)
 
 
+def test_time_cap_leaves_the_recipe_its_evaluation_time(caplog):
+    from asteroid_avspeech.config import ConfigError
+    from asteroid_avspeech.schedule import time_cap_minutes
+
+    training = dict(max_minutes=20, recipe_minutes=30, eval_minutes=4)
+    start = 1000.0
+    # a fast machine: stages 0-3 took 4 min, so the recipe deadline leaves more than max_minutes
+    assert time_cap_minutes(training, start, now=start + 4 * 60) == 20
+    # a slow one: 7.5 min before training leaves 30 - 4 - 7.5 = 18.5 min, and says so
+    with caplog.at_level("INFO"):
+        assert time_cap_minutes(training, start, now=start + 7.5 * 60) == pytest.approx(18.5)
+    assert "Training time cap 18.5 min" in caplog.text
+    # a resumed run: Lightning's Timer counts its 5 trained minutes against the cap too
+    assert time_cap_minutes(training, start, now=start + 12 * 60, trained_s=300) == pytest.approx(5 + 30 - 4 - 12)
+    # stage 4 on its own (no run.sh start), or no recipe limit: max_minutes alone
+    assert time_cap_minutes(training, None, now=start + 29 * 60) == 20
+    assert time_cap_minutes(dict(training, recipe_minutes=None), start, now=start + 29 * 60) == 20
+    assert time_cap_minutes(dict(training, max_minutes=None), start, now=start + 6 * 60) == pytest.approx(20)
+    with pytest.raises(ConfigError, match="leaves 0.5 min to train; raise --recipe_minutes"):
+        time_cap_minutes(training, start, now=start + 25.5 * 60)
+
+
 def test_resolve_precision_names_and_errors(monkeypatch):
     from asteroid_avspeech.models import fast_inference
     from asteroid_avspeech.models.fast_inference import default_precision, resolve_precision
@@ -297,12 +319,12 @@ def test_slow_training_ends_at_the_bottom_of_a_clock_driven_schedule(tmp_path, c
     assert schedule.state_dict()["lr_lambdas"][0]["progress_floor"] == 1.0
 
 
-def _fit(tmp_path, system, max_epochs=-1, max_steps=-1, train_batches=1):
+def _fit(tmp_path, system, max_epochs=-1, max_steps=-1, train_batches=1, max_time=None):
     """Train as stage 4 does (its checkpoints, resumed from last.ckpt when there)."""
     from asteroid_avspeech.train import checkpoint_callbacks, fit_resumable
 
     best_k, latest = checkpoint_callbacks(tmp_path / "checkpoints")
-    trainer = pl.Trainer(max_epochs=max_epochs, max_steps=max_steps, limit_train_batches=train_batches,
+    trainer = pl.Trainer(max_epochs=max_epochs, max_steps=max_steps, max_time=max_time, limit_train_batches=train_batches,
                          limit_val_batches=1, accelerator="cpu", callbacks=[best_k, latest],
                          logger=CSVLogger(tmp_path), enable_progress_bar=False, enable_model_summary=False,
                          default_root_dir=tmp_path)
@@ -329,12 +351,17 @@ def test_last_checkpoint_follows_every_validation_and_resumes(tmp_path):
 
 def test_the_end_of_training_is_saved_and_a_rerun_trains_no_more(tmp_path):
     """Training that ends between validations (max_steps mid-epoch) is saved; rerunning it changes nothing."""
+    from asteroid_avspeech.train import trained_seconds
+
     system = _system()
-    trainer, _ = _fit(tmp_path, system, max_steps=3, train_batches=2)  # validations at steps 2, (4)
+    assert trained_seconds(tmp_path / "checkpoints" / "last.ckpt") == 0.0  # nothing trained yet
+    trainer, _ = _fit(tmp_path, system, max_steps=3, train_batches=2, max_time=dict(minutes=10))  # validations at steps 2, (4)
     last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
     assert trainer.global_step == last["global_step"] == 3
+    trained = trained_seconds(tmp_path / "checkpoints" / "last.ckpt")  # what the recipe deadline counts on a resume
+    assert 0 < trained == last["callbacks"]["Timer"]["time_elapsed"]["train"]
     rerun = _system()  # the same initial weights: restored from last.ckpt, they must come back as trained
-    rerun_trainer, _ = _fit(tmp_path, rerun, max_steps=3, train_batches=2)
+    rerun_trainer, _ = _fit(tmp_path, rerun, max_steps=3, train_batches=2, max_time=dict(minutes=10))
     assert rerun_trainer.global_step == 3
     assert all(torch.equal(a, b) for a, b in zip(system.model.state_dict().values(), rerun.model.state_dict().values()))
 
