@@ -71,7 +71,8 @@ def stop_conditions(training: Dict[str, Any]) -> Dict[str, Any]:
                 max_time=None if minutes is None else dict(minutes=minutes))
 
 
-#: Least training time (minutes) the recipe deadline may leave; less is an error, not a useless model.
+#: Least training time (minutes) worth shortening the cap to: a recipe whose earlier stages used up
+#: more of ``recipe_minutes`` (a larger corpus, a download) trains for ``max_minutes`` instead.
 MIN_TRAINING_MINUTES = 1.0
 
 
@@ -81,16 +82,15 @@ def time_cap_minutes(training: Dict[str, Any], recipe_start: Optional[float], no
 
     ``max_minutes``, shortened where ``run.sh`` started at ``recipe_start`` (Unix seconds) must end
     within ``recipe_minutes`` with ``eval_minutes`` left for stages 5-6: on a machine whose setup
-    and data stages were slow, training gets less time instead of the recipe running over.
+    and data stages were slow, training gets less time instead of the recipe running over. Both
+    cases are logged as warnings: a shortened cap, and a budget the earlier stages already used up
+    (then ``max_minutes`` applies).
 
     Args:
         training: the ``training`` section (``max_minutes``, ``recipe_minutes``, ``eval_minutes``).
         recipe_start: when ``run.sh`` started; None (stage 4 run on its own): no recipe deadline.
         now: the current time (Unix seconds).
         trained_s: training seconds of the run being resumed (Lightning's Timer counts them).
-
-    Raises:
-        ConfigError: the deadline leaves less than :data:`MIN_TRAINING_MINUTES` of training.
     """
     cap = training["max_minutes"]
     if recipe_start is None or training["recipe_minutes"] is None:
@@ -98,14 +98,15 @@ def time_cap_minutes(training: Dict[str, Any], recipe_start: Optional[float], no
     used = (now - recipe_start) / 60
     left = training["recipe_minutes"] - training["eval_minutes"] - used
     if left < MIN_TRAINING_MINUTES:
-        raise ConfigError(
-            f"recipe_minutes: {used:.1f} of the recipe's {training['recipe_minutes']} minutes are used and "
-            f"{training['eval_minutes']} are kept for stages 5-6, which leaves {max(left, 0):.1f} min to train; "
-            "raise --recipe_minutes, or pass --recipe_minutes null to train for max_minutes.")
+        log.warning("The stages before training took %.1f min of recipe_minutes %s (%s kept for stages 5-6): "
+                    "training for max_minutes (%s) instead; pass --recipe_minutes null to silence this.",
+                    used, training["recipe_minutes"], training["eval_minutes"], cap)
+        return cap
     deadline_cap = trained_s / 60 + left
     if cap is None or deadline_cap < cap:
-        log.info("Training time cap %.1f min: %.1f of recipe_minutes %s used before training, %s kept for stages 5-6.",
-                 deadline_cap, used, training["recipe_minutes"], training["eval_minutes"])
+        log.warning("Training time cap %.1f min instead of max_minutes %s: %.1f of recipe_minutes %s were used "
+                    "before training and %s are kept for stages 5-6.", deadline_cap, cap, used,
+                    training["recipe_minutes"], training["eval_minutes"])
         return deadline_cap
     return cap
 
