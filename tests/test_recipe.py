@@ -11,8 +11,8 @@ import yaml
 from asteroid.models import BaseModel
 
 from asteroid_avspeech.config import load_conf
-from asteroid_avspeech.publish import experiment_label, load_evaluated
 from asteroid_avspeech.models.fast_inference import resolve_precision
+from asteroid_avspeech.publish import experiment_label, load_evaluated
 
 REPO = Path(__file__).resolve().parents[1]
 
