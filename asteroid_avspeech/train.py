@@ -28,6 +28,7 @@ from .io_utils import atomic_path
 from .losses import make_loss
 from .models import PRESETS, LookingToListen
 from .models.fast_inference import resolve_precision
+from .models.spectral import PAPER_STFT
 from .schedule import (
     FitScheduleToTimeCap,
     log_stop,
@@ -39,6 +40,22 @@ from .schedule import (
 from .system import AVSystem
 
 log = logging.getLogger(__name__)
+
+
+def stft_sizes(conf: Conf) -> Tuple[int, int, int]:
+    """``model.stft`` as ``(n_filters, kernel_size, stride)`` in samples; the paper's 512/400/160 if absent.
+
+    Raises:
+        ConfigError: not three positive integers, a window longer than the FFT, or a hop longer than the window.
+    """
+    value = conf["model"].get("stft", PAPER_STFT)
+    if (not isinstance(value, (list, tuple)) or len(value) != 3
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)):
+        raise ConfigError(f"stft must be [n_filters, window, hop], three positive integers (samples), got {value!r}.")
+    n_filters, kernel_size, stride = value
+    if not stride <= kernel_size <= n_filters:
+        raise ConfigError(f"stft {list(value)}: need hop <= window <= n_filters (FFT size).")
+    return n_filters, kernel_size, stride
 
 
 def build_model(conf: Conf) -> LookingToListen:
@@ -55,6 +72,7 @@ def build_model(conf: Conf) -> LookingToListen:
     if set(sizes) - valid:
         raise ConfigError(f"model_sizes: unknown size(s) {sorted(set(sizes) - valid)}; valid: {sorted(valid)}.")
     sizes.setdefault("visual_kind", conf["visual"]["visual_input"])
+    n_filters, kernel_size, stride = stft_sizes(conf)
     return LookingToListen(
         n_src=conf["mixtures"]["n_src"],
         preset=conf["model"]["preset"],
@@ -62,6 +80,9 @@ def build_model(conf: Conf) -> LookingToListen:
         mask_domain=conf["model"]["mask_domain"],
         fusion=conf["model"]["fusion"],
         audio_bottleneck=conf["model"]["audio_bottleneck"],
+        n_filters=n_filters,
+        kernel_size=kernel_size,
+        stride=stride,
         sample_rate=conf["data"]["sample_rate"],
         fps=conf["data"]["fps"],
         lip_size=conf["visual"]["lip_size"],

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
-"""Oracle masks on the test split: the ceiling of mask-based separation with the model's STFT.
+"""Oracle masks on the test split: the ceiling of mask-based separation with the model's STFT (``stft``).
 
-    python local/oracle_masks.py --conf conf.yml [--kinds irm ibm wiener psm] [--stft 512,400,160]
+    python local/oracle_masks.py --conf conf.yml [--kinds irm ibm wiener psm] [--stft "[512, 512, 256]"]
     python local/voice_pairs.py --conf conf.yml --exp_dirs exp/oracle/irm exp/l2l
 
 Scores each oracle mask (asteroid_avspeech.oracle) on the test mixtures of eval_condition with
@@ -15,28 +15,27 @@ from pathlib import Path
 
 import torch
 
-from asteroid_avspeech.config import parse_conf
+from asteroid_avspeech.config import ConfigError, parse_conf
 from asteroid_avspeech.data.dataset import AVSpeechDataset
 from asteroid_avspeech.evaluate import write_reports
 from asteroid_avspeech.models.spectral import STFT
 from asteroid_avspeech.oracle import ORACLE_MASKS, oracle_rows
+from asteroid_avspeech.train import stft_sizes
 
 
 def main() -> None:
     extra = argparse.ArgumentParser(add_help=False)
     extra.add_argument("--exp_dir", type=Path, default=Path("exp/oracle"), help="output folder")
     extra.add_argument("--kinds", nargs="+", default=list(ORACLE_MASKS), choices=ORACLE_MASKS)
-    extra.add_argument("--stft", default="512,400,160",
-                       help="n_filters,kernel_size,stride in samples (default: the paper's, the model's)")
     extra.add_argument("--metrics", nargs="+", default=["si_sdr", "sdr"], help="asteroid metric names")
     conf, args = parse_conf(description=__doc__, extra=extra)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     torch.set_grad_enabled(False)
 
     try:
-        n_filters, kernel_size, stride = (int(v) for v in args.stft.split(","))
-    except ValueError:
-        raise SystemExit(f"--stft {args.stft!r}: expected three integers n_filters,kernel_size,stride")
+        n_filters, kernel_size, stride = stft_sizes(conf)
+    except ConfigError as err:
+        raise SystemExit(str(err))
     condition = conf["eval"]["eval_condition"]
     mixtures_dir = Path(conf["data"]["data_dir"]) / "mixtures"
     if not (mixtures_dir / f"test_{condition}.csv").is_file():
@@ -46,7 +45,7 @@ def main() -> None:
                               fps=conf["data"]["fps"])
     stft = STFT(n_filters, kernel_size, stride, sample_rate=conf["data"]["sample_rate"])
     rows = oracle_rows(dataset, args.kinds, stft, args.metrics)
-    print(f"Oracle masks, STFT {args.stft}, test {condition} ({len(dataset)} mixtures)\n")
+    print(f"Oracle masks, STFT {n_filters}/{kernel_size}/{stride}, test {condition} ({len(dataset)} mixtures)\n")
     print("| mask | " + " | ".join(f"{m.upper().replace('_', '-')}i (dB)" for m in args.metrics) + " |")
     print("|---" * (len(args.metrics) + 1) + "|")
     for kind, kind_rows in rows.items():
