@@ -162,6 +162,27 @@ def test_build_model_applies_model_sizes_and_rejects_unknown_ones():
         build_model(conf)
 
 
+def test_build_model_takes_the_stft_from_the_conf():
+    from asteroid_avspeech.benchmark import random_inputs
+    from asteroid_avspeech.config import ConfigError, load_conf
+    from asteroid_avspeech.train import build_model
+
+    conf = load_conf("conf.yml")
+    conf["model"]["stft"] = [512, 512, 256]
+    model = build_model(conf)
+    args = model.get_model_args()
+    assert (args["n_filters"], args["kernel_size"], args["stride"]) == (512, 512, 256)
+    wav, visual = random_inputs(model, batch=1, seconds=1.0)
+    frames = (16000 + 512 - 256 - 1) // 256 + 1  # the STFT's frame count (models.spectral.STFT)
+    assert model.stft(wav).shape[-2] == frames and model(wav, visual).shape == (1, 2, 16000)
+    del conf["model"]["stft"]  # a conf from before the key: the paper's STFT
+    assert build_model(conf).get_model_args()["stride"] == 160
+    for bad in ([512, 400], [512, 400, 0], [256, 400, 160], [512, 160, 400], "512,400,160"):
+        conf["model"]["stft"] = bad
+        with pytest.raises(ConfigError, match="stft"):
+            build_model(conf)
+
+
 def test_warmup_cosine_schedule():
     from asteroid_avspeech.config import ConfigError
     from asteroid_avspeech.schedule import WarmupCosine, make_scheduler
