@@ -49,6 +49,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from .models.fast_inference import PRECISIONS, cpu_has_bf16, cpu_runs_bf16, inference_context
 from .models.looking_to_listen import LookingToListen
+from .models.spectral import PAPER_STFT
 from .video.crops import LIP_SIZE
 
 log = logging.getLogger(__name__)
@@ -230,7 +231,7 @@ def model_throughput(preset: str, batch: int, seconds: float, device: str = "cpu
         max_seconds: stop repeating once the runs of one kind took this long.
         threads: torch CPU threads (default: torch's own choice).
         channels_last: the audio stream's conv weights channels-last, as training stores them.
-        model_args: further :class:`LookingToListen` arguments (the recipe's ``lip_size``, ``fusion``, ``audio_bottleneck``).
+        model_args: further :class:`LookingToListen` arguments (the recipe's ``lip_size``, ``fusion``, ``audio_bottleneck``, STFT).
 
     Returns:
         ``forward_audio_s_per_s``, ``train_audio_s_per_s`` (forward + backward), and the peak
@@ -412,7 +413,7 @@ def inference_variants(preset: str, seconds: float, device: str = "cpu", repeats
         repeats: rounds of timed runs; the best of each variant counts.
         wav: mixture ``(1, time)`` (e.g. real speech); default: Gaussian noise.
         with_compile: also time ``torch.compile`` of the fastest context (compile time reported).
-        model_args: further :class:`LookingToListen` arguments (the recipe's ``lip_size``, ``fusion``, ``audio_bottleneck``).
+        model_args: further :class:`LookingToListen` arguments (the recipe's ``lip_size``, ``fusion``, ``audio_bottleneck``, STFT).
 
     Returns:
         One dict per variant: ``audio_s_per_s``, ``speedup`` over plain, ``output_si_sdr_db``
@@ -586,7 +587,7 @@ def precision_delta(model: LookingToListen, dataset, precision: str = "bf16", n_
 def run_benchmark(device: str = "cpu", quick: bool = False, presets: Sequence[str] = ("small", "paper"),
                   batch_size: int = 4, segment: float = 2.0, clip_seconds: float = 3.0,
                   detect_every: int = 10, lip_size: int = LIP_SIZE, fusion: str = "joint",
-                  audio_bottleneck: int = 0, repeats: Optional[int] = None,
+                  audio_bottleneck: int = 0, stft: Sequence[int] = PAPER_STFT, repeats: Optional[int] = None,
                   threads: Optional[int] = None, with_compile: bool = False,
                   workdir: Optional[Path] = None) -> Dict[str, Any]:
     """Everything, in one run: machine, matmul rate, model table, fast inference, data prep, RTF.
@@ -603,6 +604,7 @@ def run_benchmark(device: str = "cpu", quick: bool = False, presets: Sequence[st
         lip_size: lip crop side (conf.yml ``visual.lip_size``) of stage 2 and of every model measured.
         fusion: the models' fusion (conf.yml ``model.fusion``; ``"joint"``: the paper's).
         audio_bottleneck: the models' audio bottleneck (conf.yml ``model.audio_bottleneck``; 0: the paper's none).
+        stft: the models' ``[n_filters, window, hop]`` (conf.yml ``model.stft``; default the paper's).
         repeats: timed runs per measurement (default 3, quick 1).
         threads: torch CPU threads (default: torch's choice; quick: 1).
         with_compile: also time ``torch.compile`` in the fast-inference table.
@@ -621,8 +623,11 @@ def run_benchmark(device: str = "cpu", quick: bool = False, presets: Sequence[st
                                "config": dict(quick=quick, presets=list(presets), batch_size=batch_size,
                                               segment=segment, clip_seconds=clip_seconds,
                                               detect_every=detect_every, lip_size=lip_size, fusion=fusion,
-                                              audio_bottleneck=audio_bottleneck, repeats=repeats)}
-    model_args = dict(lip_size=lip_size, fusion=fusion, audio_bottleneck=audio_bottleneck)
+                                              audio_bottleneck=audio_bottleneck, stft=list(stft),
+                                              repeats=repeats)}
+    n_filters, kernel_size, stride = stft
+    model_args = dict(lip_size=lip_size, fusion=fusion, audio_bottleneck=audio_bottleneck,
+                      n_filters=n_filters, kernel_size=kernel_size, stride=stride)
     matmul_size = 1024 if quick else 4096
     results["matmul_gflops"] = {p: matmul_gflops(device, PRECISIONS[p] or torch.float32, matmul_size)
                                 for p in ("fp32", "bf16") + (("fp16",) if device == "cuda" else ())}
@@ -713,7 +718,7 @@ def to_markdown(results: Dict[str, Any]) -> str:
           f"{r['forward_peak_mb']:.0f}", f"{r['train_peak_mb']:.0f}"] for r in results["model"]]))
     cfg = results["config"]
     out += ["", f"Model rows: {seg:g} s items, {cfg['lip_size']} px lip crops, {cfg['fusion']} fusion, "
-            f"audio bottleneck {cfg['audio_bottleneck'] or 'none'}, random "
+            f"audio bottleneck {cfg['audio_bottleneck'] or 'none'}, STFT {'/'.join(map(str, cfg['stft']))}, random "
             "weights; fwd+bwd = one training step without the optimizer; peak MB beyond the model and inputs.", ""]
     t = results["train_layouts"]
     out += [_table(["training step (fwd + bwd + Adam)", "default layout (s)", "channels-last (s)", "speed-up"],

@@ -8,6 +8,7 @@ import torch
 from asteroid.models.publisher import save_publishable
 
 from .config import Conf
+from .models.spectral import PAPER_STFT
 
 
 #: SDR improvements (dB) on AVSpeech reported by Ephrat et al. (2018), per condition.
@@ -42,9 +43,10 @@ def publish(exp_dir: Path, conf: Conf, metrics: Dict[str, float], package: Dict[
 
 def experiment_label(tag: str, condition: str, conf: Conf, ended: Optional[Dict[str, Any]] = None) -> str:
     """What a results row was trained and tested with, e.g. ``l2l, synthetic corpus, preset small,
-    audio-visual (per_speaker fusion), audio bottleneck 256, linear masks, loss si_sdr, pit_weight 0.5,
-    speeds 0.9/1/1.1, 4000 steps, 2S_clean`` (``audio bottleneck`` when not 0, ``pit_weight`` only for
-    audio-visual models, where it is not 0, the training precision when it is not fp32).
+    audio-visual (per_speaker fusion), STFT 512/512/256, audio bottleneck 256, linear masks, loss si_sdr,
+    pit_weight 0.5, speeds 0.9/1/1.1, 4000 steps, 2S_clean`` (the STFT when not the paper's 512/400/160,
+    ``audio bottleneck`` when not 0, ``pit_weight`` only for audio-visual models, where it is not 0, the
+    training precision when it is not fp32).
 
     ``ended`` (``best_model.pth``'s record of how training ended) turns the planned steps into
     the steps trained when fewer, e.g. ``2841 of 3200 steps (time cap)``, names exported
@@ -54,6 +56,9 @@ def experiment_label(tag: str, condition: str, conf: Conf, ended: Optional[Dict[
     model, training = conf["model"], conf["training"]
     inputs = f"audio-visual ({model['fusion']} fusion)" if model["use_visual"] else "audio-only"
     parts = [tag, f"{conf['corpus']['corpus']} corpus", f"preset {model['preset']}", inputs]
+    stft = list(model.get("stft", PAPER_STFT))
+    if stft != list(PAPER_STFT):
+        parts.append("STFT " + "/".join(map(str, stft)))
     if model.get("audio_bottleneck"):
         parts.append(f"audio bottleneck {model['audio_bottleneck']}")
     parts += [f"{model['mask_domain']} masks", f"loss {training['loss']}"]

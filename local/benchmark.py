@@ -19,9 +19,10 @@ from pathlib import Path
 import torch
 
 from asteroid_avspeech.benchmark import precision_delta, run_benchmark, to_markdown
-from asteroid_avspeech.config import load_conf
+from asteroid_avspeech.config import ConfigError, load_conf
 from asteroid_avspeech.io_utils import atomic_path
 from asteroid_avspeech.models.looking_to_listen import FUSIONS
+from asteroid_avspeech.train import stft_sizes
 
 #: Options whose default is the recipe's setting: option -> (conf section, key).
 _CONF_DEFAULTS = {
@@ -31,7 +32,13 @@ _CONF_DEFAULTS = {
     "lip_size": ("visual", "lip_size"),
     "fusion": ("model", "fusion"),
     "audio_bottleneck": ("model", "audio_bottleneck"),
+    "stft": ("model", "stft"),
 }
+
+
+def _integers(text: str) -> list:
+    """``"512,400,160"`` -> ``[512, 400, 160]`` (argparse names this function in its error)."""
+    return [int(v) for v in text.split(",")]
 
 
 def main() -> None:
@@ -41,7 +48,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="JSON results file")
     parser.add_argument("--presets", default="small,paper", help="comma-separated model presets")
     parser.add_argument("--conf", type=Path, default=Path("conf.yml"),
-                        help="recipe conf: defaults of --batch-size, --segment, --detect-every, --lip-size, --fusion, --audio-bottleneck")
+                        help="recipe conf: defaults of --batch-size, --segment, --detect-every, --lip-size, --fusion, "
+                             "--audio-bottleneck, --stft")
     parser.add_argument("--batch-size", type=int, help="training batch size to measure besides batch 1 (conf: batch_size)")
     parser.add_argument("--segment", type=float, help="seconds per item (conf: segment)")
     parser.add_argument("--clip-seconds", type=float, default=3.0, help="clip length for data prep and inference")
@@ -50,6 +58,8 @@ def main() -> None:
     parser.add_argument("--fusion", choices=FUSIONS, help="fusion of every model measured (conf: fusion)")
     parser.add_argument("--audio-bottleneck", type=int,
                         help="audio bottleneck of every model measured, 0: none (conf: audio_bottleneck)")
+    parser.add_argument("--stft", type=_integers, metavar="N_FFT,WINDOW,HOP",
+                        help="STFT of every model measured, e.g. 512,400,160 (the paper's; conf: stft)")
     parser.add_argument("--repeats", type=int, help="timed runs per measurement (default 3, --quick 1)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile (paper preset)")
@@ -63,6 +73,11 @@ def main() -> None:
     for option, (section, key) in _CONF_DEFAULTS.items():
         if getattr(args, option) is None:
             setattr(args, option, conf[section][key])
+    conf["model"]["stft"] = args.stft
+    try:
+        args.stft = stft_sizes(conf)
+    except ConfigError as err:
+        parser.error(str(err))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.device == "cuda" and not torch.cuda.is_available():
         sys.exit("error: --device cuda but CUDA is not available here; use --device cpu")
@@ -77,7 +92,7 @@ def main() -> None:
         results = run_benchmark(device=args.device, quick=args.quick, presets=presets, batch_size=args.batch_size,
                                 segment=args.segment, clip_seconds=args.clip_seconds,
                                 detect_every=args.detect_every, lip_size=args.lip_size, fusion=args.fusion,
-                                audio_bottleneck=args.audio_bottleneck,
+                                audio_bottleneck=args.audio_bottleneck, stft=args.stft,
                                 repeats=args.repeats,
                                 threads=args.threads, with_compile=args.compile)
         print(to_markdown(results))
