@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import torch
+import yaml
 
 from asteroid_avspeech.benchmark import precision_delta, run_benchmark, to_markdown
 from asteroid_avspeech.config import ConfigError, load_conf
@@ -36,11 +37,6 @@ _CONF_DEFAULTS = {
 }
 
 
-def _integers(text: str) -> list:
-    """``"512,400,160"`` -> ``[512, 400, 160]`` (argparse names this function in its error)."""
-    return [int(v) for v in text.split(",")]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="CI-sized run: checks everything runs, not timings")
@@ -58,8 +54,8 @@ def main() -> None:
     parser.add_argument("--fusion", choices=FUSIONS, help="fusion of every model measured (conf: fusion)")
     parser.add_argument("--audio-bottleneck", type=int,
                         help="audio bottleneck of every model measured, 0: none (conf: audio_bottleneck)")
-    parser.add_argument("--stft", type=_integers, metavar="N_FFT,WINDOW,HOP",
-                        help="STFT of every model measured, e.g. 512,400,160 (the paper's; conf: stft)")
+    parser.add_argument("--stft", type=yaml.safe_load, metavar="[N_FFT, WINDOW, HOP]",
+                        help='STFT of every model measured, as in the conf: "[512, 400, 160]" (the paper\'s; conf: stft)')
     parser.add_argument("--repeats", type=int, help="timed runs per measurement (default 3, --quick 1)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile (paper preset)")
