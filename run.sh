@@ -42,12 +42,14 @@ export MALLOC_TRIM_THRESHOLD_=${MALLOC_TRIM_THRESHOLD_:-1000000000000}
 # step 1.4x (fp32) to 1.8x (bf16) slower here, measured (README, "Disk and time").
 common=(--conf "$conf" ${conf_overrides[@]+"${conf_overrides[@]}"})
 
+elapsed() { local s=$(( $(date +%s) - recipe_start )); printf '%dm%02ds' $(( s / 60 )) $(( s % 60 )); }
+
 # run_stage N "what it does" SCRIPT [ARGS...]: run SCRIPT when N is within --stage..--stop-stage.
 run_stage() {
   local n=$1 what=$2 script=$3
   shift 3
   if [ "$n" -lt "$stage" ] || [ "$n" -gt "$stop_stage" ]; then return 0; fi
-  echo "Stage $n: $what"
+  echo "Stage $n: $what [$(elapsed) since run.sh started]"
   if [ ! -f "$script" ]; then
     echo "Stage $n: $script is missing; is this a complete checkout?" >&2
     exit 1
@@ -68,4 +70,4 @@ CUDA_VISIBLE_DEVICES=$id run_stage 4 "training -> $expdir" local/train.py --exp_
 CUDA_VISIBLE_DEVICES=$id run_stage 5 "evaluation on the test split -> $expdir" local/evaluate.py --exp_dir "$expdir"
 run_stage 6 "publish: $expdir/publish_dir and RESULTS.md" local/publish.py --exp_dir "$expdir" --results "$results"
 last_stage=6
-echo "Done (stages $stage to $(( stop_stage < last_stage ? stop_stage : last_stage )))."
+echo "Done (stages $stage to $(( stop_stage < last_stage ? stop_stage : last_stage )), $(elapsed))."
