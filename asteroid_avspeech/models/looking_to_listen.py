@@ -60,8 +60,10 @@ PRESETS: Dict[str, Dict[str, Any]] = {
     "small": dict(
         audio_channels=16,
         audio_out_channels=4,
-        audio_kernels=[[1, 7], [7, 1], [5, 5], [5, 5]],
-        audio_dilations=[[1, 1], [1, 1], [2, 1], [4, 2]],
+        # Undilated 3x3 convs: dilated 5x5 ones (2, 1) and (4, 2) trained no better per step and 1.44x
+        # slower on an AVX2 CPU (the BLSTM after the stream sees the whole clip anyway; README).
+        audio_kernels=[[1, 7], [7, 1], [3, 3], [3, 3]],
+        audio_dilations=[[1, 1], [1, 1], [1, 1], [1, 1]],
         visual_kind="lips",
         visual_in_dim=512,
         visual_feat_dim=64,
