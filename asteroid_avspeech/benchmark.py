@@ -47,9 +47,9 @@ import torch
 from asteroid.losses.sdr import singlesrc_neg_sisdr
 from torch.utils.flop_counter import FlopCounterMode
 
+from .config import PAPER_STFT
 from .models.fast_inference import PRECISIONS, cpu_has_bf16, cpu_runs_bf16, inference_context
 from .models.looking_to_listen import LookingToListen
-from .models.spectral import PAPER_STFT
 from .video.crops import LIP_SIZE
 
 log = logging.getLogger(__name__)

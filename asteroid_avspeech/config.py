@@ -16,6 +16,10 @@ import yaml
 
 Conf = Dict[str, Dict[str, Any]]
 
+#: ``model.stft`` of a conf without the key (written before it existed): the paper's STFT at 16 kHz,
+#: FFT size, window and hop in samples (512 / 25 ms / 10 ms).
+PAPER_STFT = (512, 400, 160)
+
 
 class _Loader(yaml.SafeLoader):
     """SafeLoader that also reads ``1e-4`` as a float (YAML 1.1 wants ``1.0e-4``)."""
@@ -40,6 +44,22 @@ def check_positive_int_or_null(key: str, value: Any, null_means: str) -> None:
     """Raise ``ConfigError`` unless ``value`` is None or a positive integer (``null_means``: what None does)."""
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
         raise ConfigError(f"{key} must be a positive integer or null ({null_means}), got {value!r}.")
+
+
+def stft_sizes(conf: Conf) -> Tuple[int, int, int]:
+    """``model.stft`` as ``(n_filters, kernel_size, stride)`` in samples; the paper's 512/400/160 if absent.
+
+    Raises:
+        ConfigError: not three positive integers, a window longer than the FFT, or a hop longer than the window.
+    """
+    value = conf["model"].get("stft", PAPER_STFT)
+    if (not isinstance(value, (list, tuple)) or len(value) != 3
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)):
+        raise ConfigError(f"stft must be [n_filters, window, hop], three positive integers (samples), got {value!r}.")
+    n_filters, kernel_size, stride = value
+    if not stride <= kernel_size <= n_filters:
+        raise ConfigError(f"stft {list(value)}: need hop <= window <= n_filters (FFT size).")
+    return n_filters, kernel_size, stride
 
 
 def load_conf(path: Path) -> Conf:

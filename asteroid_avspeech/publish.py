@@ -7,8 +7,7 @@ from typing import Any, Dict, Optional, Tuple
 import torch
 from asteroid.models.publisher import save_publishable
 
-from .config import Conf
-from .models.spectral import PAPER_STFT
+from .config import PAPER_STFT, Conf, stft_sizes
 
 
 #: SDR improvements (dB) on AVSpeech reported by Ephrat et al. (2018), per condition.
@@ -56,8 +55,8 @@ def experiment_label(tag: str, condition: str, conf: Conf, ended: Optional[Dict[
     model, training = conf["model"], conf["training"]
     inputs = f"audio-visual ({model['fusion']} fusion)" if model["use_visual"] else "audio-only"
     parts = [tag, f"{conf['corpus']['corpus']} corpus", f"preset {model['preset']}", inputs]
-    stft = list(model.get("stft", PAPER_STFT))
-    if stft != list(PAPER_STFT):
+    stft = stft_sizes(conf)
+    if stft != PAPER_STFT:
         parts.append("STFT " + "/".join(map(str, stft)))
     if model.get("audio_bottleneck"):
         parts.append(f"audio bottleneck {model['audio_bottleneck']}")

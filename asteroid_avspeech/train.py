@@ -22,13 +22,12 @@ from asteroid.engine.optimizers import make_optimizer
 from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 from torch.utils.data import DataLoader
 
-from .config import Conf, ConfigError, check_positive_int_or_null, dump_conf
+from .config import Conf, ConfigError, check_positive_int_or_null, dump_conf, stft_sizes
 from .data.dataset import AVSpeechDataset
 from .io_utils import atomic_path
 from .losses import make_loss
 from .models import PRESETS, LookingToListen
 from .models.fast_inference import resolve_precision
-from .models.spectral import PAPER_STFT
 from .schedule import (
     FitScheduleToTimeCap,
     log_stop,
@@ -40,22 +39,6 @@ from .schedule import (
 from .system import AVSystem
 
 log = logging.getLogger(__name__)
-
-
-def stft_sizes(conf: Conf) -> Tuple[int, int, int]:
-    """``model.stft`` as ``(n_filters, kernel_size, stride)`` in samples; the paper's 512/400/160 if absent.
-
-    Raises:
-        ConfigError: not three positive integers, a window longer than the FFT, or a hop longer than the window.
-    """
-    value = conf["model"].get("stft", PAPER_STFT)
-    if (not isinstance(value, (list, tuple)) or len(value) != 3
-            or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)):
-        raise ConfigError(f"stft must be [n_filters, window, hop], three positive integers (samples), got {value!r}.")
-    n_filters, kernel_size, stride = value
-    if not stride <= kernel_size <= n_filters:
-        raise ConfigError(f"stft {list(value)}: need hop <= window <= n_filters (FFT size).")
-    return n_filters, kernel_size, stride
 
 
 def build_model(conf: Conf) -> LookingToListen:

@@ -20,10 +20,9 @@ import torch
 import yaml
 
 from asteroid_avspeech.benchmark import precision_delta, run_benchmark, to_markdown
-from asteroid_avspeech.config import ConfigError, load_conf
+from asteroid_avspeech.config import ConfigError, load_conf, stft_sizes
 from asteroid_avspeech.io_utils import atomic_path
 from asteroid_avspeech.models.looking_to_listen import FUSIONS
-from asteroid_avspeech.train import stft_sizes
 
 #: Options whose default is the recipe's setting: option -> (conf section, key).
 _CONF_DEFAULTS = {

@@ -15,12 +15,11 @@ from pathlib import Path
 
 import torch
 
-from asteroid_avspeech.config import ConfigError, parse_conf
+from asteroid_avspeech.config import ConfigError, parse_conf, stft_sizes
 from asteroid_avspeech.data.dataset import AVSpeechDataset
 from asteroid_avspeech.evaluate import write_reports
 from asteroid_avspeech.models.spectral import STFT
 from asteroid_avspeech.oracle import ORACLE_MASKS, oracle_rows
-from asteroid_avspeech.train import stft_sizes
 
 
 def main() -> None:

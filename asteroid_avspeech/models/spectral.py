@@ -12,10 +12,6 @@ from asteroid_filterbanks import Decoder, Encoder, STFTFB
 from scipy.signal import get_window
 from torch import nn
 
-#: The paper's STFT at 16 kHz: FFT size, window and hop in samples (512 / 25 ms / 10 ms).
-PAPER_STFT = (512, 400, 160)
-
-
 def synthesis_window(analysis: np.ndarray, hop: int) -> np.ndarray:
     """Synthesis window giving exact reconstruction with ``asteroid_filterbanks.STFTFB``.
 
