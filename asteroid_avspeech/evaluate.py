@@ -10,8 +10,13 @@ the best permutation, as it was trained. Two probes show whether the model uses 
 - ``frozen``: each face is replaced by its first frame repeated (identity kept, lip motion
   removed), which measures how much of the gain comes from the lips.
 
+For audio-visual models each row also says whether face order is the estimates' best permutation
+(``face_order_correct``; mean: ``face_order_accuracy``): a mixture where it is not had a voice put on the
+wrong face, which tells a model that separates but mismatches faces from one that separates poorly.
+
 Writes ``all_metrics.csv`` (one row per mixture), ``final_metrics.json`` (means, ``<m>_imp``
-improvements over the mixture, and the probes) and ``examples/`` (wavs + spectrogram PNGs).
+improvements over the mixture, the face-order accuracy and the probes) and ``examples/`` (wavs +
+spectrogram PNGs).
 """
 import contextlib
 import json
@@ -24,7 +29,8 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 import torch
-from asteroid.losses.sdr import singlesrc_neg_sisdr
+from asteroid.losses import PITLossWrapper
+from asteroid.losses.sdr import pairwise_neg_sisdr, singlesrc_neg_sisdr
 from asteroid.metrics import get_metrics
 from tqdm import tqdm
 
@@ -38,6 +44,17 @@ def _probe_visuals(visual: torch.Tensor) -> Dict[str, torch.Tensor]:
     """Probe inputs from a visual of shape ``(n_src, frames, ...)``."""
     frozen = visual[:, :1].expand_as(visual).contiguous()
     return {"swapped": visual.roll(1, dims=0), "frozen": frozen}
+
+
+def face_order_correct(estimates: torch.Tensor, sources: torch.Tensor) -> bool:
+    """Whether face order is the best permutation (by SI-SDR) of ``estimates`` against ``sources``.
+
+    Args:
+        estimates: ``(n_src, time)``, output ``k`` meant for face ``k``.
+        sources: ``(n_src, time)``, in face order.
+    """
+    _, best = PITLossWrapper.find_best_perm(pairwise_neg_sisdr(estimates[None], sources[None]))
+    return bool(torch.equal(best[0], torch.arange(len(sources))))
 
 
 def metrics_row(mixture_id: str, mixture: np.ndarray, sources: np.ndarray, estimates: np.ndarray,
@@ -124,15 +141,17 @@ def evaluate(model: torch.nn.Module, dataset, out_dir: Path, metrics_list: Seque
             mix_np, src_np, est_np = mixture.numpy(), sources.numpy(), estimate.numpy()
             future = submit(metrics_row, dataset.mixture_id(idx), mix_np, src_np, est_np, sample_rate,
                             metrics_list, not audio_visual)
-            probe_scores = {}
+            extra_columns = {}
+            if audio_visual:
+                extra_columns["face_order_correct"] = float(face_order_correct(estimate, sources))
             if use_probes:
                 for name, probe in _probe_visuals(visual).items():
                     probe_est = model.forward_wav(mixture[None].to(device), probe[None].to(device))[0].cpu()
-                    probe_scores[f"probe_{name}_si_sdr"] = float(-singlesrc_neg_sisdr(probe_est, sources).mean())
-            scored.append((future, probe_scores))
+                    extra_columns[f"probe_{name}_si_sdr"] = float(-singlesrc_neg_sisdr(probe_est, sources).mean())
+            scored.append((future, extra_columns))
             if idx < n_examples:
                 save_example(out_dir / "examples" / dataset.mixture_id(idx), mix_np, src_np, est_np, sample_rate)
-        rows = [{**future.result(), **probe_scores} for future, probe_scores in scored]
+        rows = [{**future.result(), **columns} for future, columns in scored]
     return write_reports(rows, out_dir, metrics_list)
 
 
@@ -149,13 +168,15 @@ def write_reports(rows: List[Dict[str, float]], out_dir: Path, metrics_list: Seq
 
 
 def summarize(table: pd.DataFrame, metrics_list: Sequence[str]) -> Dict[str, float]:
-    """Means of each metric, ``<m>_imp`` (output minus input) and the probe means."""
+    """Means of each metric, ``<m>_imp`` (output minus input), the face-order accuracy and the probe means."""
     final = {"n_mixtures": int(len(table))}
     for metric in metrics_list:
         if metric in table:
             final[metric] = float(table[metric].mean())
             final[f"input_{metric}"] = float(table[f"input_{metric}"].mean())
             final[f"{metric}_imp"] = float((table[metric] - table[f"input_{metric}"]).mean())
+    if "face_order_correct" in table:
+        final["face_order_accuracy"] = float(table["face_order_correct"].mean())
     for column in table.columns:
         if column.startswith("probe_"):
             final[column] = float(table[column].mean())

@@ -86,6 +86,7 @@ def results_rows(tag: str, condition: str, metrics: Dict[str, float], conf: Conf
     rows = [f"| {setting} | SDRi (dB) | {paper if paper is not None else '-'} | {metrics.get('sdr_imp', float('nan')):.2f} |",
             f"| {setting} | SI-SDRi (dB) | - | {metrics.get('si_sdr_imp', float('nan')):.2f} |"]
     for key, label in (("stoi", "STOI"), ("pesq", "PESQ"),
+                       ("face_order_accuracy", "mixtures with every voice on its own face (share)"),
                        ("probe_swapped_si_sdr", "SI-SDR with faces swapped (dB)"),
                        ("probe_frozen_si_sdr", "SI-SDR with frozen faces (dB)")):
         if key in metrics:

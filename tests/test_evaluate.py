@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from asteroid_avspeech.evaluate import evaluate
+from asteroid_avspeech.evaluate import evaluate, face_order_correct
 
 SR = 8000
 
@@ -50,8 +50,18 @@ def test_face_order_vs_permutation(tmp_path, use_visual):
     assert json.loads((tmp_path / "final_metrics.json").read_text()) == final
     if use_visual:  # a swap is an error in face order
         assert final["si_sdr"] < -10 and all(v is not None for v in model.calls)
+        assert final["face_order_accuracy"] == 0.0
     else:  # audio-only: no faces given, best permutation
         assert final["si_sdr"] > 50 and all(v is None for v in model.calls)
+        assert "face_order_accuracy" not in final
+
+
+def test_face_order_correct():
+    sources = torch.randn(3, SR, generator=torch.Generator().manual_seed(1))
+    noisy = sources + 0.5 * torch.randn(3, SR, generator=torch.Generator().manual_seed(2))
+    assert face_order_correct(noisy, sources)
+    assert not face_order_correct(noisy.roll(1, dims=0), sources)  # every voice on the next face
+    assert not face_order_correct(noisy[[0, 2, 1]], sources)  # two faces exchanged, one right
 
 
 def test_metric_workers_give_the_same_reports(tmp_path):

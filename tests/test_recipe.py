@@ -69,6 +69,8 @@ def test_evaluation_reports(recipe_run):
     for key in ("si_sdr", "si_sdr_imp", "stoi_imp", "probe_swapped_si_sdr", "probe_frozen_si_sdr"):
         assert key in final
     assert final["si_sdr_imp"] == pytest.approx((table["si_sdr"] - table["input_si_sdr"]).mean())
+    assert set(table["face_order_correct"]) <= {0.0, 1.0}
+    assert final["face_order_accuracy"] == pytest.approx(table["face_order_correct"].mean())
     assert list((exp / "eval" / "2S_clean" / "examples").glob("*/spectrograms.png"))
 
 
@@ -78,6 +80,7 @@ def test_publish_and_results(recipe_run):
     assert published["infos"]["final_metrics"]["n_mixtures"] == 3
     results = (tmp / "RESULTS.md").read_text()
     assert "SI-SDRi" in results and "linear masks, loss si_sdr" in results and ", 2S_clean |" in results
+    assert "every voice on its own face (share)" in results
 
 
 def test_publish_names_the_missing_stage(recipe_run, tmp_path):
