@@ -629,8 +629,11 @@ def run_benchmark(device: str = "cpu", quick: bool = False, presets: Sequence[st
     model_args = dict(lip_size=lip_size, fusion=fusion, audio_bottleneck=audio_bottleneck,
                       n_filters=n_filters, kernel_size=kernel_size, stride=stride)
     matmul_size = 1024 if quick else 4096
+    # bf16 only where something runs in it: an AVX2 CPU emulates a bf16 product, ~100x slower than fp32
+    matmul_precisions = ("fp32",) + (("bf16",) if device == "cuda" or cpu_runs_bf16() else ()) \
+        + (("fp16",) if device == "cuda" else ())
     results["matmul_gflops"] = {p: matmul_gflops(device, PRECISIONS[p] or torch.float32, matmul_size)
-                                for p in ("fp32", "bf16") + (("fp16",) if device == "cuda" else ())}
+                                for p in matmul_precisions}
     log.info("matmul GFLOP/s: %s", results["matmul_gflops"])
     precisions = ("fp32", "bf16") if device == "cuda" else ("fp32",)
     results["model"] = model_table(presets, sorted({1, batch_size}), segment, device, precisions,
@@ -705,7 +708,7 @@ def to_markdown(results: Dict[str, Any]) -> str:
            f"AVX-512 BF16: {m['cpu_bf16']}, runs bf16: {m.get('cpu_runs_bf16')}), "
            f"torch {m['torch']}, device {m['device']}; "
            f"load average {m['load_average_1min']} at start, {m.get('load_average_1min_end')} at end. "
-           f"Matrix product: {mm['fp32']:.0f} GFLOP/s fp32, {mm['bf16']:.0f} GFLOP/s bf16."
+           "Matrix product: " + ", ".join(f"{gflops:.0f} GFLOP/s {p}" for p, gflops in mm.items()) + "."
            + (" (--quick: sizes too small to be representative)" if results["config"]["quick"] else ""), ""]
     seg = results["config"]["segment"]
     out.append(_table(
