@@ -12,6 +12,7 @@ from asteroid_filterbanks import Decoder, Encoder, STFTFB
 from scipy.signal import get_window
 from torch import nn
 
+
 def synthesis_window(analysis: np.ndarray, hop: int) -> np.ndarray:
     """Synthesis window giving exact reconstruction with ``asteroid_filterbanks.STFTFB``.
 
