@@ -1,8 +1,9 @@
 """Stage 6: a publishable model package (asteroid's ``save_publishable``) and a results table."""
+import itertools
 import json
 from datetime import date
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 from asteroid.models.publisher import save_publishable
@@ -40,21 +41,36 @@ def publish(exp_dir: Path, conf: Conf, metrics: Dict[str, float], package: Dict[
     return publish_dir / "model.pth"
 
 
-def experiment_label(tag: str, condition: str, conf: Conf, ended: Optional[Dict[str, Any]] = None) -> str:
-    """What a results row was trained and tested with, e.g. ``l2l, synthetic corpus, preset small,
-    audio-visual (per_speaker fusion), STFT 512/512/256, audio bottleneck 256, linear masks, loss si_sdr,
-    pit_weight 0.5, speeds 0.9/1/1.1, 4000 steps, 2S_clean`` (the STFT when not the paper's 512/400/160,
-    ``audio bottleneck`` when not 0, ``pit_weight`` only for audio-visual models, where it is not 0, the
-    training precision when it is not fp32).
+def conv_stack_label(kernels: List[List[int]], dilations: List[List[int]]) -> str:
+    """The audio stream's convs in a few words, e.g. ``1x7, 7x1, 2 x 3x3`` (``small``) or ``1x7, 7x1,
+    5x5, 5 x 5x5 dilated, 5x5, 5 x 5x5 dilated`` (``paper``): equal neighbours grouped, ``dilated``
+    where a dilation is not 1."""
+    layers = [f"{kh}x{kw}" + (" dilated" if max(dilation) > 1 else "")
+              for (kh, kw), dilation in zip(kernels, dilations)]
+    runs = [(layer, len(list(run))) for layer, run in itertools.groupby(layers)]
+    return ", ".join(layer if count == 1 else f"{count} x {layer}" for layer, count in runs)
+
+
+def experiment_label(tag: str, condition: str, conf: Conf, ended: Optional[Dict[str, Any]] = None,
+                     model_args: Optional[Dict[str, Any]] = None) -> str:
+    """What a results row was trained and tested with, e.g. ``l2l, synthetic corpus, preset small
+    (audio convs 1x7, 7x1, 2 x 3x3), audio-visual (per_speaker fusion), STFT 512/512/256, audio bottleneck
+    256, linear masks, loss si_sdr, pit_weight 0.5, speeds 0.9/1/1.1, 4000 steps, 2S_clean`` (the STFT when
+    not the paper's 512/400/160, ``audio bottleneck`` when not 0, ``pit_weight`` only for audio-visual
+    models, where it is not 0, the training precision when it is not fp32).
 
     ``ended`` (``best_model.pth``'s record of how training ended) turns the planned steps into
     the steps trained when fewer, e.g. ``2841 of 3200 steps (time cap)``, names exported
     weights that are not the final ones, e.g. ``weights of step 2028 (best validation)``, and
-    gives the precision ``auto`` resolved to.
+    gives the precision ``auto`` resolved to. ``model_args`` (``best_model.pth``'s) add the audio
+    stream's convs to the preset's name: a preset's sizes can change between versions.
     """
     model, training = conf["model"], conf["training"]
     inputs = f"audio-visual ({model['fusion']} fusion)" if model["use_visual"] else "audio-only"
-    parts = [tag, f"{conf['corpus']['corpus']} corpus", f"preset {model['preset']}", inputs]
+    preset = f"preset {model['preset']}"
+    if model_args is not None:
+        preset += f" (audio convs {conv_stack_label(model_args['audio_kernels'], model_args['audio_dilations'])})"
+    parts = [tag, f"{conf['corpus']['corpus']} corpus", preset, inputs]
     stft = stft_sizes(conf)
     if stft != PAPER_STFT:
         parts.append("STFT " + "/".join(map(str, stft)))
@@ -79,10 +95,11 @@ def experiment_label(tag: str, condition: str, conf: Conf, ended: Optional[Dict[
 
 
 def results_rows(tag: str, condition: str, metrics: Dict[str, float], conf: Conf,
-                 ended: Optional[Dict[str, Any]] = None) -> str:
-    """Markdown rows (metric, paper, ours) for one evaluated experiment (``ended``: see :func:`experiment_label`)."""
+                 ended: Optional[Dict[str, Any]] = None, model_args: Optional[Dict[str, Any]] = None) -> str:
+    """Markdown rows (metric, paper, ours) for one evaluated experiment (``ended``, ``model_args``: see
+    :func:`experiment_label`)."""
     paper = PAPER_SDR_IMP.get(condition)
-    setting = experiment_label(tag, condition, conf, ended)
+    setting = experiment_label(tag, condition, conf, ended, model_args)
     rows = [f"| {setting} | SDRi (dB) | {paper if paper is not None else '-'} | {metrics.get('sdr_imp', float('nan')):.2f} |",
             f"| {setting} | SI-SDRi (dB) | - | {metrics.get('si_sdr_imp', float('nan')):.2f} |"]
     for key, label in (("stoi", "STOI"), ("pesq", "PESQ"),
@@ -107,4 +124,4 @@ def append_results(results_md: Path, tag: str, condition: str, conf: Conf,
                               "| experiment | metric | paper | ours |\n|---|---|---|---|\n")
     with open(results_md, "a") as f:
         f.write(f"| *{date.today().isoformat()}* | | | |\n")
-        f.write(results_rows(tag, condition, metrics, conf, package.get("training")))
+        f.write(results_rows(tag, condition, metrics, conf, package.get("training"), package["model_args"]))

@@ -12,7 +12,8 @@ from asteroid.models import BaseModel
 
 from asteroid_avspeech.config import load_conf
 from asteroid_avspeech.models.fast_inference import resolve_precision
-from asteroid_avspeech.publish import experiment_label, load_evaluated
+from asteroid_avspeech.models.looking_to_listen import PRESETS
+from asteroid_avspeech.publish import conv_stack_label, experiment_label, load_evaluated
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -80,6 +81,7 @@ def test_publish_and_results(recipe_run):
     assert published["infos"]["final_metrics"]["n_mixtures"] == 3
     results = (tmp / "RESULTS.md").read_text()
     assert "SI-SDRi" in results and "linear masks, loss si_sdr" in results and ", 2S_clean |" in results
+    assert "preset small (audio convs 1x7, 7x1, 2 x 3x3)," in results  # read from the trained model's args
     assert "every voice on its own face (share)" in results
 
 
@@ -119,6 +121,19 @@ def test_results_label_names_what_changes_the_scores():
     conf["training"].update(speed_perturbation=[1.0], max_steps=None, pit_weight=0.5)
     assert experiment_label("ao", "3S_clean", conf) == (
         "ao, synthetic corpus, preset small, audio-only, linear masks, loss si_sdr, 3S_clean")
+
+
+def test_results_label_tells_apart_versions_of_a_preset():
+    conf = load_conf(REPO / "conf.yml")
+    undilated = dict(audio_kernels=[[1, 7], [7, 1], [3, 3], [3, 3]], audio_dilations=[[1, 1]] * 4)
+    dilated = dict(audio_kernels=[[1, 7], [7, 1], [5, 5], [5, 5]], audio_dilations=[[1, 1], [1, 1], [2, 1], [4, 2]])
+    assert ", preset small (audio convs 1x7, 7x1, 2 x 3x3), " in experiment_label("l2l", "2S_clean", conf,
+                                                                               model_args=undilated)
+    assert ", preset small (audio convs 1x7, 7x1, 2 x 5x5 dilated), " in experiment_label("l2l", "2S_clean", conf,
+                                                                                       model_args=dilated)
+    paper = PRESETS["paper"]
+    assert conv_stack_label(paper["audio_kernels"], paper["audio_dilations"]) == (
+        "1x7, 7x1, 5x5, 5 x 5x5 dilated, 5x5, 5 x 5x5 dilated")
 
 
 def test_rerun_skips_finished_data_stages(recipe_run):
