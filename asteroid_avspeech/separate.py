@@ -25,7 +25,7 @@ into ``<name>_est<k>.wav`` files plus a sidecar ``<name>_faces.json`` (and, with
 ``<name>_est<k>.mp4`` per face), written atomically: on any error nothing is left behind.
 
 ``model.separate("clip.mp4")`` and ``asteroid-infer MODEL --files clip.mp4`` reach this module
-through :mod:`asteroid_avspeech.video_routing`.
+through :mod:`asteroid_avspeech.file_routing`.
 """
 import contextlib
 import json

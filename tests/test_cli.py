@@ -45,14 +45,18 @@ def test_bad_point_is_rejected_by_the_parser(package, two_face_clip):
 
 def test_asteroid_infer_on_a_video_and_a_wav(package, two_face_clip, tmp_path):
     """A fresh process finds our model (autoload hook), writes one wav per face for the video,
-    and separates the plain wav audio-only with a single warning."""
+    and separates the plain wav audio-only with a single warning: a stereo 8 kHz wav, into an output
+    folder that does not exist yet (asteroid's own file_separate fails on each of the three)."""
     wav = tmp_path / "mix.wav"
-    sf.write(str(wav), (0.1 * np.random.default_rng(0).standard_normal(16000)).astype(np.float32), 16000)
+    sf.write(str(wav), (0.1 * np.random.default_rng(0).standard_normal((8000, 2))).astype(np.float32), 8000)
     out = tmp_path / "out"
     infer = Path(sys.executable).with_name("asteroid-infer")
-    proc = subprocess.run([str(infer), str(package), "--files", str(two_face_clip), str(wav), "-o", str(out)],
+    proc = subprocess.run([str(infer), str(package), "--files", str(wav), str(two_face_clip), "-o", str(out)],
                           capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONWARNINGS": "default"})
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in out.iterdir()) == [
         "mix_est1.wav", "mix_est2.wav", "two_faces_est1.wav", "two_faces_est2.wav", "two_faces_faces.json"]
     assert proc.stderr.count("no faces given") == 1
+    assert "2 channels mixed down to mono" in proc.stderr and "resampled from 8000 Hz" in proc.stderr
+    estimate, rate = sf.read(str(out / "mix_est1.wav"))
+    assert rate == 8000 and len(estimate) == 8000  # the input's rate and length

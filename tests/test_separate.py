@@ -12,6 +12,7 @@ import soundfile as sf
 import torch
 
 from asteroid_avspeech import LookingToListen
+from asteroid_avspeech.file_routing import separate_sound_file
 from asteroid_avspeech.separate import (
     UNBOUNDED,
     ChunkSettings,
@@ -224,6 +225,47 @@ def test_half_second_clip(model, tmp_path):
     faces = write_video_separation(model, path, tmp_path, progress=False)
     audio, _ = sf.read(str(faces[0].output))
     assert len(audio) == len(read_audio(path, SR)) and abs(len(audio) - SR // 2) < 0.1 * SR
+
+
+def test_sound_files_resampled_mixed_down_and_silence_kept_silent(tmp_path):
+    """Sound files of our models skip asteroid's file_separate, which fails on a missing output folder,
+    a stereo file or another rate, and writes NaN noise for a silent one (0 / 0 in its rescaling)."""
+    model = tiny_model()
+    stereo, silent = tmp_path / "stereo.wav", tmp_path / "silent.wav"
+    sf.write(str(stereo), 0.1 * np.random.default_rng(0).standard_normal((44100, 2)), 44100)
+    sf.write(str(silent), np.zeros(SR), SR)
+    out = tmp_path / "new" / "folder"
+    with pytest.warns(UserWarning) as caught:
+        model.separate(str(stereo), output_dir=str(out))
+        model.separate(str(silent), output_dir=str(out))
+    notes = " ".join(str(w.message) for w in caught)
+    assert "2 channels mixed down to mono" in notes and "resampled from 44100 Hz to the model's 16000 Hz" in notes
+    estimate, rate = sf.read(str(out / "stereo_est2.wav"))
+    assert rate == 44100 and len(estimate) == 44100 and np.abs(estimate).max() > 0
+    for k in (1, 2):
+        assert not np.any(sf.read(str(out / f"silent_est{k}.wav"))[0])
+    assert not np.any(model.separate(np.zeros((1, SR), np.float32)))  # a silent array: zeros, not NaN
+    before = (out / "silent_est1.wav").stat().st_mtime_ns
+    with pytest.warns(UserWarning, match="already exists"):
+        model.separate(str(silent), output_dir=str(out))  # kept, as asteroid does
+    assert (out / "silent_est1.wav").stat().st_mtime_ns == before
+
+
+@pytest.mark.parametrize("content, error, message", [
+    (None, FileNotFoundError, "no such file"),
+    (b"", ValueError, "holds no samples"),
+    (b"not a sound file", ValueError, "not a readable sound file"),
+])
+def test_bad_sound_files_fail_clearly_and_write_nothing(content, error, message, tmp_path):
+    path = tmp_path / "bad.wav"
+    if content == b"":
+        sf.write(str(path), np.zeros(0), SR)
+    elif content is not None:
+        path.write_bytes(content)
+    out = tmp_path / "out"
+    with pytest.raises(error, match=message) as raised:
+        separate_sound_file(tiny_model(), path, out)
+    assert str(path) in str(raised.value) and not list(out.glob("*.wav"))
 
 
 def test_model_separate_routes_videos_tensors_and_warns_once_without_faces(two_face_clip, tmp_path):

@@ -17,7 +17,7 @@ from torch import nn
 from .serialization import PlainSerializable
 from .spectral import STFT, complex_mul, power_compress, power_decompress
 from .streams import AudioStream, VisualStream
-from ..video_routing import VideoSeparationMixin
+from ..file_routing import VideoSeparationMixin
 from .visual_encoder import VisualEncoder
 
 #: Where the masks apply: ``compressed`` (the paper) or ``linear`` (the plain STFT).

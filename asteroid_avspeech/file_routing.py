@@ -1,0 +1,194 @@
+"""Route asteroid's ``separate`` calls on our models: videos to the video pipeline, sound files
+and waveforms to a path that handles what users' files hold.
+
+``model.separate("clip.mp4")`` (:class:`VideoSeparationMixin`) and ``asteroid-infer MODEL
+--files clip.mp4`` (:func:`install_asteroid_file_hook`) write one track per face with
+:func:`asteroid_avspeech.separate.write_video_separation`. A sound file (``--files mix.wav``) goes
+to :func:`separate_sound_file` and a waveform to :func:`separate_waveform`, which differ from
+asteroid's ``file_separate`` / ``torch_separate`` where those fail on ordinary input (see their
+docstrings). Other models go to asteroid unchanged. This module is imported with the models, so it
+stays light: the video pipeline (MTCNN, PyAV, OpenCV) is imported only when a video is separated.
+"""
+import contextlib
+import functools
+import os
+import warnings
+from pathlib import Path
+from typing import Optional, Union
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from .audio import resample as resample_audio, to_mono
+from .io_utils import atomic_path
+
+PathLike = Union[str, os.PathLike]
+
+#: Files routed to the video path (any other input goes to asteroid's ``separate``).
+VIDEO_EXTENSIONS = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".flv")
+
+
+def is_video_path(value: object) -> bool:
+    """True for a path (str or PathLike) with a video extension (:data:`VIDEO_EXTENSIONS`)."""
+    return isinstance(value, (str, os.PathLike)) and Path(value).suffix.lower() in VIDEO_EXTENSIONS
+
+
+def _keeps_existing(first_output: Path, force_overwrite: bool) -> bool:
+    """asteroid's rule: an existing ``<stem>_est1.wav`` is kept, with a warning, unless ``force_overwrite``."""
+    if first_output.is_file() and not force_overwrite:
+        warnings.warn(f"File {first_output} already exists, pass `force_overwrite=True` to overwrite it", UserWarning)
+        return True
+    return False
+
+
+def separate_video_file(model, filename: PathLike, output_dir: Optional[PathLike] = None,
+                        force_overwrite: bool = False, resample: bool = False, **kwargs) -> None:
+    """asteroid's ``file_separate`` contract for a video: ``<stem>_est<k>.wav`` per face.
+
+    As asteroid, an existing ``<stem>_est1.wav`` is kept (with a warning) unless
+    ``force_overwrite``. The soundtrack is always resampled to the model's rate (``resample``
+    is accepted for compatibility). ``kwargs`` are :func:`write_video_separation` options.
+    """
+    from .separate import output_paths, write_video_separation
+
+    if _keeps_existing(output_paths(filename, output_dir, 1)["wav1"], force_overwrite):
+        return
+    write_video_separation(model, filename, output_dir, force_overwrite=True, **kwargs)
+
+
+def separate_waveform(model, wav: Union[np.ndarray, torch.Tensor], **kwargs) -> Union[np.ndarray, torch.Tensor]:
+    """asteroid's ``torch_separate`` / ``numpy_separate`` for our models: ``model.forward_wav`` on the
+    model's device, the result back on the input's device (numpy for numpy).
+
+    asteroid then rescales the estimates by ``|wav|.sum() / |estimates|.sum()``, which is NaN for a
+    silent input (0 / 0) and written out as full-scale noise; ``forward_wav`` already gives each
+    voice its level in the mixture (:func:`~asteroid_avspeech.models.looking_to_listen.scale_to_mixture`),
+    and silence in gives silence out.
+
+    Args:
+        wav: ``(time,)``, ``(batch, time)`` or ``(batch, 1, time)``.
+        kwargs: passed to ``forward_wav`` (``visual=``).
+
+    Returns:
+        ``(batch, n_src, time)``, of the input's type.
+    """
+    tensor = torch.from_numpy(wav) if isinstance(wav, np.ndarray) else wav
+    device = next(model.parameters()).device
+    estimates = model.forward_wav(tensor.to(device), **kwargs).to(tensor.device)
+    return estimates.numpy() if isinstance(wav, np.ndarray) else estimates
+
+
+def separate_sound_file(model, filename: PathLike, output_dir: Optional[PathLike] = None,
+                        force_overwrite: bool = False, resample: bool = False, **kwargs) -> None:
+    """asteroid's ``file_separate`` contract for a sound file: ``<stem>_est<k>.wav`` per output, at
+    the file's sample rate, an existing ``<stem>_est1.wav`` kept (with a warning) unless
+    ``force_overwrite``.
+
+    Unlike asteroid's (which fails on each of these with a traceback or writes garbage): any
+    sample rate is resampled to the model's and the estimates back (``resample`` is accepted for
+    compatibility, as on the video path), channels are averaged (asteroid would keep the first),
+    ``output_dir`` is created, a silent file gives silent tracks (:func:`separate_waveform`), and
+    the 16-bit tracks (clipped to full scale) are written under temporary names and renamed at the
+    end. Each conversion is noted in a warning.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: the file is not a readable sound file, or holds no samples.
+    """
+    from .separate import output_paths
+
+    path = Path(filename)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    names = output_paths(path, output_dir, model.n_src)
+    if _keeps_existing(names["wav1"], force_overwrite):
+        return
+    try:
+        audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError) as err:
+        raise ValueError(f"{path}: not a readable sound file ({err}); videos are recognised by their extension: "
+                         f"{', '.join(VIDEO_EXTENSIONS)}") from err
+    if not len(audio):
+        raise ValueError(f"{path}: the file holds no samples")
+    if audio.shape[1] > 1:
+        warnings.warn(f"{path}: {audio.shape[1]} channels mixed down to mono", UserWarning)
+    model_rate = int(model.sample_rate)
+    if rate != model_rate:
+        warnings.warn(f"{path}: resampled from {rate} Hz to the model's {model_rate} Hz (the tracks are written "
+                      f"at {rate} Hz)", UserWarning)
+    wav = resample_audio(to_mono(audio.T), rate, model_rate)
+    estimates = resample_audio(separate_waveform(model, wav[None], **kwargs)[0], model_rate, rate)
+    with contextlib.ExitStack() as outputs:
+        for k, estimate in enumerate(estimates, 1):
+            sf.write(str(outputs.enter_context(atomic_path(names[f"wav{k}"]))), np.clip(estimate, -1.0, 1.0), rate)
+
+
+class VideoSeparationMixin:
+    """Gives an audio-visual ``BaseModel`` a ``separate`` that also takes videos.
+
+    ``model.separate("clip.mp4", output_dir=...)`` writes one track per face
+    (:func:`~asteroid_avspeech.separate.write_video_separation`); a tensor or array goes to
+    :func:`separate_waveform`, a sound file through ``asteroid``'s ``separate`` to
+    :func:`separate_sound_file` (``visual=`` is passed on to ``forward_wav``). Without
+    ``visual`` the model separates audio-only and says so in one warning per model.
+
+    Defining a subclass installs :func:`install_asteroid_file_hook`, so that
+    ``asteroid-infer MODEL --files clip.mp4`` reaches the video path too.
+    """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        install_asteroid_file_hook()
+
+    def separate(self, wav, *args, **kwargs):
+        """Separate a video path (one track per face), a waveform or, as asteroid, a sound file."""
+        if is_video_path(wav):
+            return separate_video_file(self, wav, *args, **kwargs)
+        if kwargs.get("visual") is None:
+            self.warn_audio_only()
+        if isinstance(wav, (np.ndarray, torch.Tensor)):
+            return separate_waveform(self, wav, **kwargs)
+        return super().separate(wav, *args, **kwargs)
+
+    def warn_audio_only(self) -> None:
+        """Warn, once per model, that an input without faces is separated audio-only."""
+        if getattr(self, "_warned_audio_only", False):
+            return
+        self._warned_audio_only = True
+        warnings.warn(
+            f"{type(self).__name__}: no faces given (plain audio input): separating audio-only. "
+            "The output order is arbitrary (not tied to a speaker) and quality is lower than "
+            "with faces; give a video (asteroid-avspeech separate clip.mp4) for one voice per face.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def install_asteroid_file_hook() -> None:
+    """Route ``asteroid.separate.file_separate`` for our models: a video to :func:`separate_video_file`,
+    a sound file to :func:`separate_sound_file` (with the audio-only warning).
+
+    ``asteroid-infer`` calls ``asteroid.separate.separate(model, filename)``, which reads every
+    file with soundfile (no video): the model never sees the file name, so no method of the
+    model can take the video path. The wrapper changes nothing for other models; asteroid's
+    files are not modified. Idempotent.
+    """
+    import asteroid.separate as asteroid_separate
+
+    original = asteroid_separate.file_separate
+    if getattr(original, "routes_videos", False):
+        return
+
+    @functools.wraps(original)
+    def file_separate(model, filename, *args, **kwargs):
+        if isinstance(model, VideoSeparationMixin):
+            if is_video_path(filename):
+                return separate_video_file(model, filename, *args, **kwargs)
+            if kwargs.get("visual") is None:
+                model.warn_audio_only()
+            return separate_sound_file(model, filename, *args, **kwargs)
+        return original(model, filename, *args, **kwargs)
+
+    file_separate.routes_videos = True
+    asteroid_separate.file_separate = file_separate
