@@ -25,7 +25,7 @@ from .io_utils import atomic_path
 
 PathLike = Union[str, os.PathLike]
 
-#: Files routed to the video path (any other input goes to asteroid's ``separate``).
+#: Files routed to the video path (any other file is read as a sound file).
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".flv")
 
 
