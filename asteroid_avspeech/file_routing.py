@@ -20,7 +20,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from .audio import resample as resample_audio, to_mono
+from .audio import load_audio, resample as resample_audio
 from .io_utils import atomic_path
 
 PathLike = Union[str, os.PathLike]
@@ -105,19 +105,19 @@ def separate_sound_file(model, filename: PathLike, output_dir: Optional[PathLike
     if _keeps_existing(names["wav1"], force_overwrite):
         return
     try:
-        audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError) as err:
         raise ValueError(f"{path}: not a readable sound file ({err}); videos are recognised by their extension: "
                          f"{', '.join(VIDEO_EXTENSIONS)}") from err
-    if not len(audio):
+    if not info.frames:
         raise ValueError(f"{path}: the file holds no samples")
-    if audio.shape[1] > 1:
-        warnings.warn(f"{path}: {audio.shape[1]} channels mixed down to mono", UserWarning)
-    model_rate = int(model.sample_rate)
+    if info.channels > 1:
+        warnings.warn(f"{path}: {info.channels} channels mixed down to mono", UserWarning)
+    rate, model_rate = info.samplerate, int(model.sample_rate)
     if rate != model_rate:
         warnings.warn(f"{path}: resampled from {rate} Hz to the model's {model_rate} Hz (the tracks are written "
                       f"at {rate} Hz)", UserWarning)
-    wav = resample_audio(to_mono(audio.T), rate, model_rate)
+    wav = load_audio(path, model_rate)
     estimates = resample_audio(separate_waveform(model, wav[None], **kwargs)[0], model_rate, rate)
     with contextlib.ExitStack() as outputs:
         for k, estimate in enumerate(estimates, 1):
