@@ -3,12 +3,15 @@
 Metrics are computed **in the face order** (``compute_permutation=False``): output ``k`` must
 be the voice of face ``k``, so a speaker swap counts as an error instead of being hidden by a
 permutation search. An audio-only model (``use_visual=False``) gets no faces and is scored with
-the best permutation, as it was trained. Two probes show whether the model uses the video:
+the best permutation, as it was trained. Three probes show whether and how the model uses the video:
 
 - ``swapped``: the faces are exchanged between the speakers; a model that follows the faces
   now outputs the *other* voice, so its SI-SDR against the original target drops below 0 dB;
 - ``frozen``: each face is replaced by its first frame repeated (identity kept, lip motion
-  removed), which measures how much of the gain comes from the lips.
+  removed), which measures how much of the gain comes from the lips;
+- ``no_faces``: no visual input at all (what ``asteroid-infer MODEL --files mix.wav`` does), scored
+  with the best permutation: how well the model separates audio-only (trained on the items whose
+  faces ``face_dropout`` hides).
 
 For audio-visual models each row also says whether face order is the estimates' best permutation
 (``face_order_correct``; mean: ``face_order_accuracy``): a mixture where it is not had a voice put on the
@@ -44,6 +47,12 @@ def _probe_visuals(visual: torch.Tensor) -> Dict[str, torch.Tensor]:
     """Probe inputs from a visual of shape ``(n_src, frames, ...)``."""
     frozen = visual[:, :1].expand_as(visual).contiguous()
     return {"swapped": visual.roll(1, dims=0), "frozen": frozen}
+
+
+def pit_si_sdr(estimates: torch.Tensor, sources: torch.Tensor) -> float:
+    """Mean SI-SDR (dB) of ``estimates`` ``(n_src, time)`` against ``sources`` in their best order."""
+    _, best = PITLossWrapper.find_best_perm(pairwise_neg_sisdr(estimates[None], sources[None]))
+    return float(-singlesrc_neg_sisdr(estimates[best[0]], sources).mean())
 
 
 def face_order_correct(estimates: torch.Tensor, sources: torch.Tensor) -> bool:
@@ -117,7 +126,7 @@ def evaluate(model: torch.nn.Module, dataset, out_dir: Path, metrics_list: Seque
         out_dir: where ``all_metrics.csv``, ``final_metrics.json`` and ``examples/`` go.
         metrics_list: asteroid metric names (``si_sdr``, ``sdr``, ``sir``, ``sar``, ``stoi``, ``pesq``).
         n_examples: how many mixtures to save as wav + spectrogram PNG.
-        probes: also run the swapped-face and frozen-face probes (needs a visual model, n_src >= 2).
+        probes: also run the swapped-face, frozen-face and no-face probes (needs a visual model, n_src >= 2).
         device: ``"cpu"`` or ``"cuda"``.
         workers: processes that compute the metrics while the model separates (:func:`metrics_pool`).
 
@@ -148,6 +157,8 @@ def evaluate(model: torch.nn.Module, dataset, out_dir: Path, metrics_list: Seque
                 for name, probe in _probe_visuals(visual).items():
                     probe_est = model.forward_wav(mixture[None].to(device), probe[None].to(device))[0].cpu()
                     extra_columns[f"probe_{name}_si_sdr"] = float(-singlesrc_neg_sisdr(probe_est, sources).mean())
+                audio_only_est = model.forward_wav(mixture[None].to(device))[0].cpu()
+                extra_columns["probe_no_faces_si_sdr"] = pit_si_sdr(audio_only_est, sources)
             scored.append((future, extra_columns))
             if idx < n_examples:
                 save_example(out_dir / "examples" / dataset.mixture_id(idx), mix_np, src_np, est_np, sample_rate)

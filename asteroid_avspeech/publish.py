@@ -105,7 +105,8 @@ def results_rows(tag: str, condition: str, metrics: Dict[str, float], conf: Conf
     for key, label in (("stoi", "STOI"), ("pesq", "PESQ"),
                        ("face_order_accuracy", "mixtures with every voice on its own face (share)"),
                        ("probe_swapped_si_sdr", "SI-SDR with faces swapped (dB)"),
-                       ("probe_frozen_si_sdr", "SI-SDR with frozen faces (dB)")):
+                       ("probe_frozen_si_sdr", "SI-SDR with frozen faces (dB)"),
+                       ("probe_no_faces_si_sdr", "SI-SDR without faces, best order (dB)")):
         if key in metrics:
             rows.append(f"| {setting} | {label} | - | {metrics[key]:.2f} |")
     return "\n".join(rows) + "\n"

@@ -56,6 +56,17 @@ def test_face_order_vs_permutation(tmp_path, use_visual):
         assert "face_order_accuracy" not in final
 
 
+def test_probes_score_faces_in_face_order_and_no_faces_in_the_best_order(tmp_path):
+    """The oracle puts every voice on the other face whatever it is given: an error with faces, swapped
+    or frozen ones, but a perfect audio-only separation (no faces: output order is free)."""
+    dataset = TinySet()
+    model = SwappedOracle(dataset, use_visual=True)
+    final = evaluate(model, dataset, tmp_path, ["si_sdr"], n_examples=0)
+    assert final["probe_swapped_si_sdr"] < -10 and final["probe_frozen_si_sdr"] < -10
+    assert final["probe_no_faces_si_sdr"] > 50
+    assert [v is None for v in model.calls] == [False, False, False, True] * len(dataset)
+
+
 def test_face_order_correct():
     sources = torch.randn(3, SR, generator=torch.Generator().manual_seed(1))
     noisy = sources + 0.5 * torch.randn(3, SR, generator=torch.Generator().manual_seed(2))

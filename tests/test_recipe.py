@@ -67,7 +67,7 @@ def test_evaluation_reports(recipe_run):
     table = pd.read_csv(exp / "eval" / "2S_clean" / "all_metrics.csv")
     assert len(table) == 3
     final = json.loads((exp / "eval" / "2S_clean" / "final_metrics.json").read_text())
-    for key in ("si_sdr", "si_sdr_imp", "stoi_imp", "probe_swapped_si_sdr", "probe_frozen_si_sdr"):
+    for key in ("si_sdr", "si_sdr_imp", "stoi_imp", "probe_swapped_si_sdr", "probe_frozen_si_sdr", "probe_no_faces_si_sdr"):
         assert key in final
     assert final["si_sdr_imp"] == pytest.approx((table["si_sdr"] - table["input_si_sdr"]).mean())
     assert set(table["face_order_correct"]) <= {0.0, 1.0}
