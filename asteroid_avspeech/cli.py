@@ -15,7 +15,8 @@ from typing import Optional, Sequence, Tuple
 import torch
 
 from .models import load_model
-from .separate import ChunkSettings, visual_config_for, write_video_separation
+from .separate import visual_config_for, write_video_separation
+from .streaming import ChunkSettings
 from .video.decode import VideoReadError
 
 logger = logging.getLogger(__name__)

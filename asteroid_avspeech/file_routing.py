@@ -4,7 +4,8 @@ and waveforms to a path that handles what users' files hold.
 ``model.separate("clip.mp4")`` (:class:`VideoSeparationMixin`) and ``asteroid-infer MODEL
 --files clip.mp4`` (:func:`install_asteroid_file_hook`) write one track per face with
 :func:`asteroid_avspeech.separate.write_video_separation`. A sound file (``--files mix.wav``) goes
-to :func:`separate_sound_file` and a waveform to :func:`separate_waveform`, which differ from
+to :func:`separate_sound_file` (any length, in overlapping windows) and a waveform to
+:func:`separate_waveform`, which differ from
 asteroid's ``file_separate`` / ``torch_separate`` where those fail on ordinary input (see their
 docstrings). Other models go to asteroid unchanged. This module is imported with the models, so it
 stays light: the video pipeline (MTCNN, PyAV, OpenCV) is imported only when a video is separated.
@@ -14,14 +15,16 @@ import functools
 import os
 import warnings
 from pathlib import Path
-from typing import Optional, Union
+from typing import Iterator, Optional, Tuple, Union
 
 import numpy as np
 import soundfile as sf
 import torch
+from tqdm import tqdm
 
-from .audio import load_audio, resample as resample_audio
+from .audio import fit_length, resample as resample_audio, to_mono
 from .io_utils import atomic_path
+from .streaming import BlockWindow, ChunkSettings, OverlapAdd, best_order
 
 PathLike = Union[str, os.PathLike]
 
@@ -80,7 +83,8 @@ def separate_waveform(model, wav: Union[np.ndarray, torch.Tensor], **kwargs) -> 
 
 
 def separate_sound_file(model, filename: PathLike, output_dir: Optional[PathLike] = None,
-                        force_overwrite: bool = False, resample: bool = False, **kwargs) -> None:
+                        force_overwrite: bool = False, resample: bool = False,
+                        chunks: ChunkSettings = ChunkSettings(), progress: bool = True, **kwargs) -> None:
     """asteroid's ``file_separate`` contract for a sound file: ``<stem>_est<k>.wav`` per output, at
     the file's sample rate, an existing ``<stem>_est1.wav`` kept (with a warning) unless
     ``force_overwrite``.
@@ -90,7 +94,14 @@ def separate_sound_file(model, filename: PathLike, output_dir: Optional[PathLike
     compatibility, as on the video path), channels are averaged (asteroid would keep the first),
     ``output_dir`` is created, a silent file gives silent tracks (:func:`separate_waveform`), and
     the 16-bit tracks (clipped to full scale) are written under temporary names and renamed at the
-    end. Each conversion is noted in a warning.
+    end. Each conversion is noted in a warning. Files of any length are separated in the windows
+    of ``chunks`` (:func:`iter_sound_separation`): memory stays bounded by one window.
+
+    Args:
+        chunks: window and overlap of the model runs.
+        progress: a progress bar (seconds of audio) for files longer than one window.
+        kwargs: passed to ``forward_wav``; with ``visual=`` (faces for the whole file, already in
+            memory) the file is separated in one run.
 
     Raises:
         FileNotFoundError: no such file.
@@ -117,11 +128,61 @@ def separate_sound_file(model, filename: PathLike, output_dir: Optional[PathLike
     if rate != model_rate:
         warnings.warn(f"{path}: resampled from {rate} Hz to the model's {model_rate} Hz (the tracks are written "
                       f"at {rate} Hz)", UserWarning)
-    wav = load_audio(path, model_rate)
-    estimates = resample_audio(separate_waveform(model, wav[None], **kwargs)[0], model_rate, rate)
+    if kwargs.get("visual") is not None:
+        chunks = ChunkSettings(chunk_seconds=info.frames / rate + 1.0)
+    window, hop = chunks.window_hop(rate)
+    blocks = (to_mono(block.T) for block in sf.blocks(str(path), blocksize=hop, dtype="float32", always_2d=True))
     with contextlib.ExitStack() as outputs:
-        for k, estimate in enumerate(estimates, 1):
-            sf.write(str(outputs.enter_context(atomic_path(names[f"wav{k}"]))), np.clip(estimate, -1.0, 1.0), rate)
+        tmps = [outputs.enter_context(atomic_path(names[f"wav{k}"])) for k in range(1, model.n_src + 1)]
+        with contextlib.ExitStack() as files, tqdm(total=info.frames / rate, unit="s", desc=f"separating {path.name}",
+                                                   disable=not progress or info.frames <= window) as bar:
+            writers = [files.enter_context(sf.SoundFile(str(tmp), "w", rate, 1, "PCM_16")) for tmp in tmps]
+            for piece in iter_sound_separation(model, blocks, rate, chunks, **kwargs):
+                for writer, row in zip(writers, piece):
+                    writer.write(np.clip(row, -1.0, 1.0))
+                bar.update(piece.shape[1] / rate)
+
+
+def iter_sound_separation(model, blocks: Iterator[np.ndarray], rate: int, chunks: ChunkSettings = ChunkSettings(),
+                          **kwargs) -> Iterator[np.ndarray]:
+    """Separate a mono stream window by window; yield each finished piece as soon as it is final.
+
+    Each window is resampled to the model's rate, separated (:func:`separate_waveform`), its
+    estimates resampled back and blended (:class:`~asteroid_avspeech.streaming.OverlapAdd`).
+    Without faces the model's output order is arbitrary in each window, so each window's outputs
+    are first put in the order that continues the previous window's (:func:`best_order` on the
+    overlap).
+
+    Args:
+        blocks: mono float32 blocks ``(n,)`` at ``rate`` Hz.
+        chunks: window and overlap.
+        kwargs: passed to ``forward_wav`` for every window (faces for the whole stream only fit a
+            single window: see :func:`separate_sound_file`).
+
+    Yields:
+        ``(n_src, n)`` float32 pieces at ``rate`` Hz that tile the stream.
+    """
+    window, hop = chunks.window_hop(rate)
+    model_rate = int(model.sample_rate)
+    audio, blend = BlockWindow(blocks), OverlapAdd(model.n_src)
+    start = 0
+    while True:
+        wav = audio.get(start, start + window)
+        if wav is None or len(wav) == 0:
+            return
+        n = len(wav)
+        estimate = separate_waveform(model, resample_audio(wav, rate, model_rate)[None], **kwargs)[0]
+        estimate = fit_length(resample_audio(estimate, model_rate, rate).T, n).T
+        if start > 0:
+            overlap = blend.blended(start, start + n)
+            estimate = estimate[list(best_order(overlap, estimate[:, :overlap.shape[1]]))]
+        blend.add(start, estimate)
+        last = n < window
+        yield blend.pop(start + n if last else start + hop)[1]
+        if last:
+            return
+        start += hop
+        audio.release(start)
 
 
 class VideoSeparationMixin:
@@ -171,8 +232,10 @@ def install_asteroid_file_hook() -> None:
 
     ``asteroid-infer`` calls ``asteroid.separate.separate(model, filename)``, which reads every
     file with soundfile (no video): the model never sees the file name, so no method of the
-    model can take the video path. The wrapper changes nothing for other models; asteroid's
-    files are not modified. Idempotent.
+    model can take the video path. With ``--ola-window`` the model comes wrapped in asteroid's
+    ``LambdaOverlapAdd``; our model is then taken out of it and its window and hop become the
+    ``chunks`` of our own windowed separation (:func:`unwrap_overlap_add`). The wrapper changes
+    nothing for other models; asteroid's files are not modified. Idempotent.
     """
     import asteroid.separate as asteroid_separate
 
@@ -182,13 +245,35 @@ def install_asteroid_file_hook() -> None:
 
     @functools.wraps(original)
     def file_separate(model, filename, *args, **kwargs):
-        if isinstance(model, VideoSeparationMixin):
-            if is_video_path(filename):
-                return separate_video_file(model, filename, *args, **kwargs)
-            if kwargs.get("visual") is None:
-                model.warn_audio_only()
-            return separate_sound_file(model, filename, *args, **kwargs)
-        return original(model, filename, *args, **kwargs)
+        ours, chunks = unwrap_overlap_add(model)
+        if ours is None:
+            return original(model, filename, *args, **kwargs)
+        if chunks is not None:
+            kwargs["chunks"] = chunks
+        if is_video_path(filename):
+            return separate_video_file(ours, filename, *args, **kwargs)
+        if kwargs.get("visual") is None:
+            ours.warn_audio_only()
+        return separate_sound_file(ours, filename, *args, **kwargs)
 
     file_separate.routes_videos = True
     asteroid_separate.file_separate = file_separate
+
+
+def unwrap_overlap_add(model) -> Tuple[Optional[VideoSeparationMixin], Optional[ChunkSettings]]:
+    """``(our model, None)`` for one of our models; ``(our model, its window and overlap)`` for our
+    model in ``asteroid.dsp.LambdaOverlapAdd`` (``asteroid-infer --ola-window``); ``(None, None)``
+    for anything else.
+
+    asteroid's overlap-add would run our model's ``forward`` (the network's own level) on each
+    window of asteroid's ``file_separate``, which fails on another sample rate or a missing output
+    folder, rescales silence to NaN and cannot read a video; our windowed paths do what it does
+    (windows cross-faded, each window's outputs put in the previous one's order) on top.
+    """
+    if isinstance(model, VideoSeparationMixin):
+        return model, None
+    inner = getattr(model, "nnet", None)
+    if isinstance(inner, VideoSeparationMixin) and hasattr(model, "window_size"):
+        rate = float(inner.sample_rate)
+        return inner, ChunkSettings(model.window_size / rate, (model.window_size - model.hop_size) / rate)
+    return None, None

@@ -45,6 +45,7 @@ from tqdm import tqdm
 from .audio import fit_length
 from .io_utils import atomic_path
 from .models.fast_inference import inference_context, resolve_precision
+from .streaming import BlockWindow, ChunkSettings, OverlapAdd
 from .data.visual_features import VisualConfig
 from .video.crops import crop_tracks
 from .video.decode import duration_seconds, iter_audio_blocks, iter_frame_chunks, video_size
@@ -103,32 +104,6 @@ class FaceSeparation:
             frames=frames.tolist(),
             boxes=np.round(self.boxes[frames], 1).tolist(),
         )
-
-
-@dataclass
-class ChunkSettings:
-    """How a long input is cut for the model.
-
-    Attributes:
-        chunk_seconds: window length given to the model at once.
-        overlap_seconds: overlap of consecutive windows (blended with a triangular cross-fade).
-        frame_chunk: video frames decoded at once (memory of a decoded block).
-    """
-
-    chunk_seconds: float = 8.0
-    overlap_seconds: float = 1.0
-    frame_chunk: int = 250
-
-    def frames(self, fps: float) -> Tuple[int, int]:
-        """``(window, hop)`` in video frames (windows start on frame boundaries)."""
-        window = max(1, round(self.chunk_seconds * fps))
-        overlap = min(round(self.overlap_seconds * fps), window - 1)
-        if window < 2 or overlap < 0:
-            raise ValueError(
-                f"chunk_seconds={self.chunk_seconds} must span at least 2 video frames and "
-                f"overlap_seconds={self.overlap_seconds} must be >= 0."
-            )
-        return window, window - overlap
 
 
 # --------------------------------------------------------------------------- face tracking
@@ -203,43 +178,6 @@ def face_groups(n_faces: int, n_src: int, wanted: Sequence[int]) -> List[List[in
 
 
 # ----------------------------------------------------------------------------- streaming
-class _Window:
-    """Items of a stream of arrays (concatenated along axis 0) by absolute index, keeping only
-    those not yet released: memory is bounded by the largest window plus one block."""
-
-    def __init__(self, blocks: Iterator[np.ndarray]):
-        self._blocks = blocks
-        self._data: Optional[np.ndarray] = None
-        self._start = 0  # absolute index of self._data[0]
-        self.exhausted = False
-
-    @property
-    def end(self) -> int:
-        return self._start + (0 if self._data is None else len(self._data))
-
-    def get(self, start: int, stop: int) -> Optional[np.ndarray]:
-        """Items ``[start, stop)`` (fewer at the end of the stream; None if the stream is empty)."""
-        parts = [] if self._data is None else [self._data]
-        end = self.end
-        while end < stop and not self.exhausted:
-            block = next(self._blocks, None)
-            if block is None:
-                self.exhausted = True
-            else:
-                parts.append(block)
-                end += len(block)
-        if not parts:
-            return None
-        self._data = np.concatenate(parts) if len(parts) > 1 else parts[0]
-        return self._data[max(start - self._start, 0): max(stop - self._start, 0)]
-
-    def release(self, before: int) -> None:
-        """Forget the items before absolute index ``before``."""
-        if self._data is not None and before > self._start:
-            drop = min(before - self._start, len(self._data))
-            self._data, self._start = self._data[drop:], self._start + drop
-
-
 def iter_visual_blocks(path: PathLike, tracks: Sequence[FaceTrack], config: VisualConfig,
                        kind: str, embedder: Optional[FaceEmbedder] = None,
                        frame_chunk: int = 250) -> Iterator[np.ndarray]:
@@ -279,13 +217,6 @@ def _slice_track(track: FaceTrack, start: int, stop: int) -> FaceTrack:
     return FaceTrack(boxes=fit_length(track.boxes[start:stop], n),
                      landmarks=fit_length(track.landmarks[start:stop], n),
                      mask=fit_length(track.mask[start:stop], n))
-
-
-def triangle(length: int) -> np.ndarray:
-    """Triangular cross-fade weights ``(length,)`` in (0, 1] (``demucs.apply``)."""
-    half = length // 2
-    ramp = np.concatenate([np.arange(1, half + 1), np.arange(length - half, 0, -1)])
-    return (ramp / ramp.max()).astype(np.float32)
 
 
 def presence_gain(spans: np.ndarray, start: int, stop: int, ramp: int) -> np.ndarray:
@@ -331,13 +262,11 @@ def iter_separation(
     rate, fps = float(model.sample_rate), float(model.fps)
     wanted = list(wanted)
     groups = face_groups(len(spans), model.n_src, wanted)
-    window, hop = chunks.frames(fps)
+    window, hop = chunks.window_hop(fps)
     to_sample = lambda frame: round(frame * rate / fps)  # noqa: E731
     ramp = round(PRESENCE_RAMP_SECONDS * rate)
-    audio, visual = _Window(audio_blocks), _Window(visual_blocks)
-    acc = np.zeros((len(wanted), 0), np.float32)
-    weight = np.zeros(0, np.float32)
-    done = 0  # samples before `done` have been yielded
+    audio, visual = BlockWindow(audio_blocks), BlockWindow(visual_blocks)
+    blend = OverlapAdd(len(wanted))
     frame = 0
     while True:
         a0, a1 = to_sample(frame), to_sample(frame + window)
@@ -347,28 +276,16 @@ def iter_separation(
         n = len(wav)
         n_frames = max(1, round(n / rate * fps))
         vis = visual.get(frame, frame + n_frames)
-        est = _run_groups(model, wav, fit_length(vis, n_frames), groups, wanted, spans[:, :] - a0, device)
-        # Blend into the accumulator, which covers [done, a0 + n).
-        grow = a0 + n - (done + acc.shape[1])
-        if grow > 0:
-            acc = np.concatenate([acc, np.zeros((len(wanted), grow), np.float32)], axis=1)
-            weight = np.concatenate([weight, np.zeros(grow, np.float32)])
-        w = triangle(n)
-        acc[:, a0 - done: a0 - done + n] += est * w
-        weight[a0 - done: a0 - done + n] += w
+        blend.add(a0, _run_groups(model, wav, fit_length(vis, n_frames), groups, wanted, spans[:, :] - a0, device))
         last = n < a1 - a0
-        final = a0 + n if last else to_sample(frame + hop)
-        if final > done:
-            k = final - done
-            out = acc[:, :k] / weight[:k]
-            yield done, out * presence_gain(spans[wanted], done, final, ramp)
-            acc, weight, done = acc[:, k:], weight[k:], final
+        start, out = blend.pop(a0 + n if last else to_sample(frame + hop))
+        yield start, out * presence_gain(spans[wanted], start, start + out.shape[1], ramp)
         if last:
             break
         frame += hop
         audio.release(to_sample(frame))
         visual.release(frame)
-    if done == 0:
+    if blend.done == 0:
         raise ValueError("no audio sample to separate")
 
 
@@ -420,7 +337,7 @@ def _plan(model, path: PathLike, face: Optional[int], point: Optional[Tuple[floa
     if abs(config.fps - float(model.fps)) > 1e-6:
         raise ValueError(f"visual_config.fps={config.fps} differs from the model's fps={model.fps}.")
     config = VisualConfig(**{**config.__dict__, "device": str(device)})
-    chunks.frames(config.fps)  # validates the chunk settings before any decoding
+    chunks.window_hop(config.fps)  # validates the chunk settings before any decoding
     size = video_size(path)  # a clear error for a file without video before tracking starts
     tracks = track_faces(path, config, chunks.frame_chunk, progress)
     wanted = choose_faces(tracks, face, point, size)

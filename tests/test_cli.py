@@ -43,15 +43,18 @@ def test_bad_point_is_rejected_by_the_parser(package, two_face_clip):
         main(["separate", str(two_face_clip), "--model", str(package), "--point", "300,20"])
 
 
-def test_asteroid_infer_on_a_video_and_a_wav(package, two_face_clip, tmp_path):
+@pytest.mark.parametrize("options", [[], ["--ola-window", "8000", "--ola-window-type", "hann"]])
+def test_asteroid_infer_on_a_video_and_a_wav(options, package, two_face_clip, tmp_path):
     """A fresh process finds our model (autoload hook), writes one wav per face for the video,
     and separates the plain wav audio-only with a single warning: a stereo 8 kHz wav, into an output
-    folder that does not exist yet (asteroid's own file_separate fails on each of the three)."""
+    folder that does not exist yet (asteroid's own file_separate fails on each of the three). With
+    ``--ola-window`` (asteroid's LambdaOverlapAdd around the model; its default window type "hanning" fails
+    with today's scipy) both take our windowed paths."""
     wav = tmp_path / "mix.wav"
     sf.write(str(wav), (0.1 * np.random.default_rng(0).standard_normal((8000, 2))).astype(np.float32), 8000)
     out = tmp_path / "out"
     infer = Path(sys.executable).with_name("asteroid-infer")
-    proc = subprocess.run([str(infer), str(package), "--files", str(wav), str(two_face_clip), "-o", str(out)],
+    proc = subprocess.run([str(infer), str(package), "--files", str(wav), str(two_face_clip), "-o", str(out), *options],
                           capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONWARNINGS": "default"})
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in out.iterdir()) == [
@@ -60,3 +63,5 @@ def test_asteroid_infer_on_a_video_and_a_wav(package, two_face_clip, tmp_path):
     assert "2 channels mixed down to mono" in proc.stderr and "resampled from 8000 Hz" in proc.stderr
     estimate, rate = sf.read(str(out / "mix_est1.wav"))
     assert rate == 8000 and len(estimate) == 8000  # the input's rate and length
+    chunks = json.loads((out / "two_faces_faces.json").read_text())["chunks"]
+    assert (chunks["chunk_seconds"], chunks["overlap_seconds"]) == ((0.5, 0.25) if options else (8.0, 1.0))

@@ -15,12 +15,12 @@ from asteroid_avspeech import LookingToListen
 from asteroid_avspeech.file_routing import separate_sound_file
 from asteroid_avspeech.separate import (
     UNBOUNDED,
-    ChunkSettings,
     face_groups,
     iter_separation,
     separate_video,
     write_video_separation,
 )
+from asteroid_avspeech.streaming import ChunkSettings
 from asteroid_avspeech.video.decode import VideoReadError, read_audio
 from video_fixtures import (  # noqa: F401  (pytest fixtures)
     FPS,
