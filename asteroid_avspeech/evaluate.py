@@ -49,10 +49,11 @@ def _probe_visuals(visual: torch.Tensor) -> Dict[str, torch.Tensor]:
     return {"swapped": visual.roll(1, dims=0), "frozen": frozen}
 
 
-def pit_si_sdr(estimates: torch.Tensor, sources: torch.Tensor) -> float:
-    """Mean SI-SDR (dB) of ``estimates`` ``(n_src, time)`` against ``sources`` in their best order."""
-    _, best = PITLossWrapper.find_best_perm(pairwise_neg_sisdr(estimates[None], sources[None]))
-    return float(-singlesrc_neg_sisdr(estimates[best[0]], sources).mean())
+def _best_order(estimates: torch.Tensor, sources: torch.Tensor) -> Tuple[float, torch.Tensor]:
+    """``(mean SI-SDR in dB, order)`` of the order of ``estimates`` ``(n_src, time)`` that best matches
+    ``sources`` ``(n_src, time)``: ``estimates[order]`` lines up with ``sources``."""
+    neg_si_sdr, order = PITLossWrapper.find_best_perm(pairwise_neg_sisdr(estimates[None], sources[None]))
+    return -float(neg_si_sdr[0]), order[0]
 
 
 def face_order_correct(estimates: torch.Tensor, sources: torch.Tensor) -> bool:
@@ -62,8 +63,7 @@ def face_order_correct(estimates: torch.Tensor, sources: torch.Tensor) -> bool:
         estimates: ``(n_src, time)``, output ``k`` meant for face ``k``.
         sources: ``(n_src, time)``, in face order.
     """
-    _, best = PITLossWrapper.find_best_perm(pairwise_neg_sisdr(estimates[None], sources[None]))
-    return bool(torch.equal(best[0], torch.arange(len(sources))))
+    return bool(torch.equal(_best_order(estimates, sources)[1], torch.arange(len(sources))))
 
 
 def metrics_row(mixture_id: str, mixture: np.ndarray, sources: np.ndarray, estimates: np.ndarray,
@@ -158,7 +158,7 @@ def evaluate(model: torch.nn.Module, dataset, out_dir: Path, metrics_list: Seque
                     probe_est = model.forward_wav(mixture[None].to(device), probe[None].to(device))[0].cpu()
                     extra_columns[f"probe_{name}_si_sdr"] = float(-singlesrc_neg_sisdr(probe_est, sources).mean())
                 audio_only_est = model.forward_wav(mixture[None].to(device))[0].cpu()
-                extra_columns["probe_no_faces_si_sdr"] = pit_si_sdr(audio_only_est, sources)
+                extra_columns["probe_no_faces_si_sdr"] = _best_order(audio_only_est, sources)[0]
             scored.append((future, extra_columns))
             if idx < n_examples:
                 save_example(out_dir / "examples" / dataset.mixture_id(idx), mix_np, src_np, est_np, sample_rate)

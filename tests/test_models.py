@@ -224,6 +224,9 @@ def test_inference_gives_each_voice_its_level_in_the_mixture():
     silent = scale_to_mixture(torch.stack([30 * voices[0, 0], voices[0, 0]])[None], voices[:1, 0])
     assert torch.allclose(silent[0, 1].norm() / voices[0, 0].norm(), torch.tensor(1 / 31), rtol=1e-3)
     assert not scale_to_mixture(torch.zeros(1, 2, SR), voices[:1, 0]).any()
+    # one voice inverted (SI-SDR does not see the sign): the sum of the outputs is no longer the mixture
+    flipped = scale_to_mixture(est * torch.tensor([[-1.0], [1.0]]), voices.sum(1))
+    assert ((flipped - voices).norm(dim=-1) / voices.norm(dim=-1)).max() < 0.1
     model = LookingToListen(n_src=1, **TINY)
     _set_constant_mask(model, 2.0, 0.0)  # the network's output is 2^(1/0.3) ~ 10x the mixture
     wav = torch.randn(1, SR, generator=gen)

@@ -78,14 +78,21 @@ PRESETS: Dict[str, Dict[str, Any]] = {
 
 
 def scale_to_mixture(est: torch.Tensor, mixture: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """Scale all estimates of an item by one gain, the least-squares fit of their sum to the mixture.
+    """Give each estimate the sign under which it adds to the mixture, then scale all estimates of an
+    item by one gain, the least-squares fit of their sum to the mixture.
 
     A network trained with a scale-invariant loss (SI-SDR, the default) outputs its voices at an
     arbitrary level: ~30x the mixture's for the default model, which written to a 16-bit file
-    clips a fifth of the samples. One gain per item, ``<mix, sum_k est_k> / ||sum_k est_k||²``,
-    brings them to the mixture's level and keeps their relative levels, so the voice of a face
-    that is silent stays quiet (a gain per estimate would raise whatever leaked into it to the
-    level of the voice it leaked from). SI-SDR, SDR, STOI and PESQ do not depend on it.
+    clips a fifth of the samples. It is also free to output a voice with either sign (SI-SDR is
+    the same for ``-s``), and does: an audio-only model trained 14 min outputs one voice inverted,
+    so that the sum of its outputs is the *difference* of the voices, and one gain fitted to the
+    mixture came out near 0 (tracks at a third of their level on median, some silenced) and of
+    either sign window to window. Each estimate is first flipped where it correlates negatively
+    with the mixture (a voice is part of the mixture). One gain per item,
+    ``<mix, sum_k est_k> / ||sum_k est_k||²``, then brings them to the mixture's level and keeps
+    their relative levels, so the voice of a face that is silent stays quiet (a gain per estimate
+    would raise whatever leaked into it to the level of the voice it leaked from). SI-SDR, SDR,
+    STOI and PESQ do not depend on it.
 
     Args:
         est: estimates ``(batch, n_src, time)``.
@@ -94,6 +101,7 @@ def scale_to_mixture(est: torch.Tensor, mixture: torch.Tensor, eps: float = 1e-8
     Returns:
         torch.Tensor: ``(batch, n_src, time)``; all-zero estimates stay zero.
     """
+    est = torch.where((est * mixture[:, None]).sum(-1, keepdim=True) < 0, -est, est)
     total = est.sum(1)
     gain = (total * mixture).sum(-1) / total.pow(2).sum(-1).clamp_min(eps)
     return est * gain[:, None, None]
