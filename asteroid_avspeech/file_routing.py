@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from .audio import fit_length, resample as resample_audio, to_mono
 from .io_utils import atomic_path
-from .streaming import BlockWindow, ChunkSettings, OverlapAdd, best_order
+from .streaming import BlockWindow, ChunkSettings, iter_blended_windows
 
 PathLike = Union[str, os.PathLike]
 
@@ -148,10 +148,10 @@ def iter_sound_separation(model, blocks: Iterator[np.ndarray], rate: int, chunks
     """Separate a mono stream window by window; yield each finished piece as soon as it is final.
 
     Each window is resampled to the model's rate, separated (:func:`separate_waveform`), its
-    estimates resampled back and blended (:class:`~asteroid_avspeech.streaming.OverlapAdd`).
-    Without faces the model's output order is arbitrary in each window, so each window's outputs
-    are first put in the order that continues the previous window's (:func:`best_order` on the
-    overlap).
+    estimates resampled back and blended
+    (:func:`~asteroid_avspeech.streaming.iter_blended_windows`). Without faces the model's output
+    order is arbitrary in each window, so each window's outputs are first put in the order that
+    continues the previous window's (:func:`~asteroid_avspeech.streaming.best_order` on the overlap).
 
     Args:
         blocks: mono float32 blocks ``(n,)`` at ``rate`` Hz.
@@ -164,25 +164,13 @@ def iter_sound_separation(model, blocks: Iterator[np.ndarray], rate: int, chunks
     """
     window, hop = chunks.window_hop(rate)
     model_rate = int(model.sample_rate)
-    audio, blend = BlockWindow(blocks), OverlapAdd(model.n_src)
-    start = 0
-    while True:
-        wav = audio.get(start, start + window)
-        if wav is None or len(wav) == 0:
-            return
-        n = len(wav)
+
+    def separate(start: int, wav: np.ndarray) -> np.ndarray:
         estimate = separate_waveform(model, resample_audio(wav, rate, model_rate)[None], **kwargs)[0]
-        estimate = fit_length(resample_audio(estimate, model_rate, rate).T, n).T
-        if start > 0:
-            overlap = blend.blended(start, start + n)
-            estimate = estimate[list(best_order(overlap, estimate[:, :overlap.shape[1]]))]
-        blend.add(start, estimate)
-        last = n < window
-        yield blend.pop(start + n if last else start + hop)[1]
-        if last:
-            return
-        start += hop
-        audio.release(start)
+        return fit_length(resample_audio(estimate, model_rate, rate).T, len(wav)).T
+
+    for _, piece in iter_blended_windows(BlockWindow(blocks), model.n_src, window, hop, separate, align_order=True):
+        yield piece
 
 
 class VideoSeparationMixin:

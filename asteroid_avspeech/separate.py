@@ -45,7 +45,7 @@ from tqdm import tqdm
 from .audio import fit_length
 from .io_utils import atomic_path
 from .models.fast_inference import inference_context, resolve_precision
-from .streaming import BlockWindow, ChunkSettings, OverlapAdd
+from .streaming import BlockWindow, ChunkSettings, iter_blended_windows
 from .data.visual_features import VisualConfig
 from .video.crops import crop_tracks
 from .video.decode import duration_seconds, iter_audio_blocks, iter_frame_chunks, video_size
@@ -265,27 +265,19 @@ def iter_separation(
     window, hop = chunks.window_hop(fps)
     to_sample = lambda frame: round(frame * rate / fps)  # noqa: E731
     ramp = round(PRESENCE_RAMP_SECONDS * rate)
-    audio, visual = BlockWindow(audio_blocks), BlockWindow(visual_blocks)
-    blend = OverlapAdd(len(wanted))
-    frame = 0
-    while True:
-        a0, a1 = to_sample(frame), to_sample(frame + window)
-        wav = audio.get(a0, a1)
-        if wav is None or len(wav) == 0:
-            break
-        n = len(wav)
-        n_frames = max(1, round(n / rate * fps))
-        vis = visual.get(frame, frame + n_frames)
-        blend.add(a0, _run_groups(model, wav, fit_length(vis, n_frames), groups, wanted, spans[:, :] - a0, device))
-        last = n < a1 - a0
-        start, out = blend.pop(a0 + n if last else to_sample(frame + hop))
-        yield start, out * presence_gain(spans[wanted], start, start + out.shape[1], ramp)
-        if last:
-            break
-        frame += hop
-        audio.release(to_sample(frame))
+    visual = BlockWindow(visual_blocks)
+
+    def separate(frame: int, wav: np.ndarray) -> np.ndarray:
+        n_frames = max(1, round(len(wav) / rate * fps))
         visual.release(frame)
-    if blend.done == 0:
+        vis = fit_length(visual.get(frame, frame + n_frames), n_frames)
+        return _run_groups(model, wav, vis, groups, wanted, spans - to_sample(frame), device)
+
+    separated = False
+    for start, out in iter_blended_windows(BlockWindow(audio_blocks), len(wanted), window, hop, separate, to_sample):
+        separated = True
+        yield start, out * presence_gain(spans[wanted], start, start + out.shape[1], ramp)
+    if not separated:
         raise ValueError("no audio sample to separate")
 
 

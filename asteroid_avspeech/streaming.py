@@ -1,15 +1,16 @@
 """Long inputs in overlapping windows: the window settings, a bounded view of a stream of blocks,
-and the overlap-add that blends the model's windows back into one stream.
+the overlap-add that blends the model's windows back into one stream, and the walk over the
+windows that ties them together (:func:`iter_blended_windows`).
 
 Used by the video path (:func:`asteroid_avspeech.separate.iter_separation`, windows on video
 frame boundaries, outputs in face order) and by the sound-file path
-(:func:`asteroid_avspeech.file_routing.separate_sound_file`, outputs in an arbitrary order per
+(:func:`asteroid_avspeech.file_routing.iter_sound_separation`, outputs in an arbitrary order per
 window, aligned with :func:`best_order`). Memory is bounded by one window whatever the length
 of the input. numpy only, so that importing it costs nothing.
 """
 import itertools
 from dataclasses import dataclass
-from typing import Iterator, Optional, Tuple
+from typing import Callable, Iterator, Optional, Tuple
 
 import numpy as np
 
@@ -142,3 +143,54 @@ def best_order(reference: np.ndarray, estimate: np.ndarray) -> Tuple[int, ...]:
     similarity = ref @ est.T  # (n_src, n_src): reference row i against estimate row j
     rows = range(len(ref))
     return max(itertools.permutations(rows), key=lambda order: sum(similarity[i, j] for i, j in zip(rows, order)))
+
+
+def iter_blended_windows(
+    audio: BlockWindow,
+    n_rows: int,
+    window: int,
+    hop: int,
+    separate: Callable[[int, np.ndarray], np.ndarray],
+    to_sample: Callable[[int], int] = lambda step: step,
+    align_order: bool = False,
+) -> Iterator[Tuple[int, np.ndarray]]:
+    """Walk a stream in windows of ``window`` steps every ``hop`` steps, separate each window and
+    yield the blend of the windows piece by piece, as soon as each piece is final.
+
+    Steps are samples, or video frames with ``to_sample`` mapping a frame to its first sample
+    (windows then start on frame boundaries). The last window is the first one that comes back
+    short (the stream's end).
+
+    Args:
+        audio: the samples.
+        n_rows: rows of every estimate (outputs).
+        window: window length in steps.
+        hop: steps from one window's start to the next.
+        separate: ``separate(step, wav)`` -> ``(n_rows, len(wav))`` estimates of the window that
+            starts at ``step``, ``wav`` its samples ``(n,)``.
+        to_sample: index of the first sample of a step.
+        align_order: put each window's rows in the order that continues the blend so far
+            (:func:`best_order` on the overlap), for outputs whose order is arbitrary.
+
+    Yields:
+        ``(start_sample, pieces)``, ``pieces`` ``(n_rows, m)`` float32 for the samples
+        ``[start_sample, start_sample + m)``; the pieces tile the stream (nothing for an empty one).
+    """
+    blend = OverlapAdd(n_rows)
+    step = 0
+    while True:
+        start, stop = to_sample(step), to_sample(step + window)
+        wav = audio.get(start, stop)
+        if wav is None or len(wav) == 0:
+            return
+        estimate = separate(step, wav)
+        if align_order and start > 0:
+            overlap = blend.blended(start, start + len(wav))
+            estimate = estimate[list(best_order(overlap, estimate[:, :overlap.shape[1]]))]
+        blend.add(start, estimate)
+        last = len(wav) < stop - start
+        yield blend.pop(start + len(wav) if last else to_sample(step + hop))
+        if last:
+            return
+        step += hop
+        audio.release(to_sample(step))

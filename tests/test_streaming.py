@@ -10,7 +10,7 @@ from asteroid.dsp import LambdaOverlapAdd
 
 from asteroid_avspeech import LookingToListen
 from asteroid_avspeech.file_routing import iter_sound_separation, separate_sound_file, unwrap_overlap_add
-from asteroid_avspeech.streaming import BlockWindow, ChunkSettings, OverlapAdd, best_order
+from asteroid_avspeech.streaming import BlockWindow, ChunkSettings, OverlapAdd, best_order, iter_blended_windows
 
 SR = 16000
 
@@ -58,6 +58,25 @@ def test_best_order_follows_the_reference():
     assert order == (1, 2, 0)
     np.testing.assert_allclose(estimate[list(order)], 5.0 * reference, atol=1.0)
     assert best_order(np.zeros((2, 10)), estimate[:2, :10]) == (0, 1)  # silence: as it came
+
+
+def test_windows_on_frame_boundaries_blend_back_into_the_stream():
+    """Windows of 7 frames every 5 (640 samples per frame) over 3 s; each window's estimates are the
+    window itself times (1, -1): the blend gives back the stream on both rows, piece by piece."""
+    signal = np.random.default_rng(3).standard_normal(3 * SR).astype(np.float32)
+    windows = []
+
+    def separate(frame, wav):
+        windows.append((frame, len(wav)))
+        return np.stack([wav, -wav])
+
+    blocks = iter(np.array_split(signal, 7))
+    pieces = list(iter_blended_windows(BlockWindow(blocks), 2, 7, 5, separate, to_sample=lambda frame: frame * 640))
+    assert [frame for frame, _ in windows] == list(range(0, 75, 5)) and windows[-1][1] == 3 * SR - 70 * 640
+    assert [start for start, _ in pieces] == [k * 3200 for k in range(15)]
+    blended = np.concatenate([piece for _, piece in pieces], axis=1)
+    np.testing.assert_allclose(blended, np.stack([signal, -signal]), atol=1e-5)
+    assert list(iter_blended_windows(BlockWindow(iter([])), 2, 7, 5, separate)) == []
 
 
 def test_chunk_settings_in_frames_and_samples():
