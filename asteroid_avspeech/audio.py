@@ -1,9 +1,10 @@
-"""Waveform basics shared by every stage: channel mixing, resampling, exact lengths, levels.
+"""Waveform basics shared by every stage: channel mixing, resampling, exact lengths, levels, sanity.
 
 Arrays are float32 ``(time,)`` (mono) or ``(channels, time)``; functions are pure.
 """
 import functools
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import soundfile as sf
@@ -38,6 +39,16 @@ def change_speed(audio: np.ndarray, speed: float, sample_rate: int) -> np.ndarra
     """Play ``audio`` ``(time,)`` ``speed`` times faster, tempo and pitch together (Kaldi's
     speed perturbation): ``(round(time / speed),)`` samples, resampled with :func:`resample`."""
     return resample(audio, round(sample_rate * speed), sample_rate)
+
+
+def first_non_finite(audio: np.ndarray) -> Optional[int]:
+    """Index of the first NaN or infinite sample of ``audio`` ``(time,)``; None when all are finite.
+
+    Such samples (a corrupt float file) would turn every output sample of the STFT-based model
+    into NaN, written out as full-scale noise: readers check their blocks with this and refuse them.
+    """
+    bad = ~np.isfinite(audio)
+    return int(np.argmax(bad)) if bad.any() else None
 
 
 def fit_length(array: np.ndarray, length: int) -> np.ndarray:

@@ -22,7 +22,7 @@ import soundfile as sf
 import torch
 from tqdm import tqdm
 
-from .audio import fit_length, resample as resample_audio, to_mono
+from .audio import first_non_finite, fit_length, resample as resample_audio, to_mono
 from .io_utils import atomic_path
 from .streaming import BlockWindow, ChunkSettings, iter_blended_windows
 
@@ -105,7 +105,8 @@ def separate_sound_file(model, filename: PathLike, output_dir: Optional[PathLike
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: the file is not a readable sound file, or holds no samples.
+        ValueError: the file is not a readable sound file, holds no samples, or holds NaN or
+            infinite samples.
     """
     from .separate import output_paths
 
@@ -131,7 +132,8 @@ def separate_sound_file(model, filename: PathLike, output_dir: Optional[PathLike
     if kwargs.get("visual") is not None:
         chunks = ChunkSettings(chunk_seconds=info.frames / rate + 1.0)
     window, hop = chunks.window_hop(rate)
-    blocks = (to_mono(block.T) for block in sf.blocks(str(path), blocksize=hop, dtype="float32", always_2d=True))
+    blocks = _finite_blocks(path, rate, (to_mono(block.T) for block in
+                                         sf.blocks(str(path), blocksize=hop, dtype="float32", always_2d=True)))
     with contextlib.ExitStack() as outputs:
         tmps = [outputs.enter_context(atomic_path(names[f"wav{k}"])) for k in range(1, model.n_src + 1)]
         with contextlib.ExitStack() as files, tqdm(total=info.frames / rate, unit="s", desc=f"separating {path.name}",
@@ -141,6 +143,18 @@ def separate_sound_file(model, filename: PathLike, output_dir: Optional[PathLike
                 for writer, row in zip(writers, piece):
                     writer.write(np.clip(row, -1.0, 1.0))
                 bar.update(piece.shape[1] / rate)
+
+
+def _finite_blocks(path: Path, rate: int, blocks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    """``blocks`` passed on; a NaN or infinite sample raises :class:`ValueError` naming the file and time."""
+    done = 0
+    for block in blocks:
+        bad = first_non_finite(block)
+        if bad is not None:
+            raise ValueError(f"{path}: NaN or infinite sample at {(done + bad) / rate:.2f} s (a corrupt float "
+                             "file: fix or re-export it); no track written")
+        done += len(block)
+        yield block
 
 
 def iter_sound_separation(model, blocks: Iterator[np.ndarray], rate: int, chunks: ChunkSettings = ChunkSettings(),

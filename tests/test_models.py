@@ -63,6 +63,8 @@ def test_embeddings_visual_kind_and_shape_errors():
         model(wav, torch.randn(1, 2, 2 * FPS, 32))  # 2 s of video for 1 s of audio
     with pytest.raises(ValueError, match="mono"):
         model(torch.randn(1, 2, SR))
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        model.forward_wav(torch.tensor([0.1, float("nan")]).repeat(SR // 2)[None])
 
 
 def test_unknown_preset_lists_valid_ones():

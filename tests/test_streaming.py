@@ -104,6 +104,16 @@ def test_sound_file_windows_keep_each_voice_on_one_output(tmp_path):
     assert si_sdr(tracks[order[0]], low) > 25 and si_sdr(tracks[order[1]], high) > 25
 
 
+def test_nan_in_a_sound_file_is_refused_before_any_track_is_written(tmp_path):
+    samples = np.full(3 * SR, 0.1, np.float32)
+    samples[int(2.5 * SR)] = np.inf
+    path = tmp_path / "corrupt.wav"
+    sf.write(str(path), samples, SR, subtype="FLOAT")
+    with pytest.raises(ValueError, match=r"corrupt.wav: NaN or infinite sample at 2.50 s"):
+        separate_sound_file(BandSplitter(), path, tmp_path / "out", chunks=ChunkSettings(1.0, 0.25), progress=False)
+    assert list((tmp_path / "out").iterdir()) == []
+
+
 def test_one_window_is_the_plain_model_call(tmp_path):
     torch.manual_seed(0)
     model = LookingToListen(n_src=2, preset="small", lstm_hidden=32, fc_dims=[32])

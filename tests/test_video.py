@@ -1,5 +1,6 @@
 """Decoding, face tracking, crops and embeddings on small generated videos."""
 import logging
+from fractions import Fraction
 
 import av
 import numpy as np
@@ -104,6 +105,27 @@ def test_missing_streams_raise_clear_errors(silent_clip, tmp_path):
     sf.write(wav, np.zeros(1600, np.float32), 16000)
     with pytest.raises(VideoReadError, match="no video stream"):
         read_frames(wav)
+
+
+def test_nan_in_a_float_soundtrack_is_refused_with_its_time(tmp_path):
+    """A float PCM soundtrack (mkv) with a NaN at 0.2 s: refused, not turned into NaN outputs."""
+    path = tmp_path / "nan.mkv"
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=25)
+        video.width = video.height = 64
+        video.pix_fmt = "yuv420p"
+        sound = container.add_stream("pcm_f32le", rate=16000, layout="mono")
+        for _ in range(10):
+            container.mux(video.encode(av.VideoFrame.from_ndarray(np.zeros((64, 64, 3), np.uint8), format="rgb24")))
+        container.mux(video.encode())
+        samples = np.full((1, 6400), 0.1, np.float32)
+        samples[0, 3200] = np.nan
+        frame = av.AudioFrame.from_ndarray(samples, format="flt", layout="mono")
+        frame.sample_rate, frame.pts, frame.time_base = 16000, 0, Fraction(1, 16000)
+        container.mux(sound.encode(frame))
+        container.mux(sound.encode())
+    with pytest.raises(VideoReadError, match=r"nan.mkv: NaN or infinite audio sample at 0.20 s"):
+        read_audio(path)
 
 
 # ---------------------------------------------------------------- tracking

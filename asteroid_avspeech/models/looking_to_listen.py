@@ -419,7 +419,13 @@ class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
 
         Returns:
             torch.Tensor: ``(batch, n_src, time)``.
+
+        Raises:
+            ValueError: NaN or infinite samples in ``wav``.
         """
+        if not torch.isfinite(wav).all():
+            raise ValueError("The mixture holds NaN or infinite samples: every output sample would be NaN. "
+                             "Check the file or the code that made the waveform.")
         with self._inference_mode():
             return scale_to_mixture(self.forward(wav, visual), self._as_batch_time(wav))
 

@@ -14,7 +14,7 @@ from typing import Iterator, Optional, Tuple
 import av
 import numpy as np
 
-from ..audio import fit_length
+from ..audio import first_non_finite, fit_length
 
 logger = logging.getLogger(__name__)
 
@@ -172,15 +172,22 @@ def iter_audio_blocks(path: Path, sample_rate: int = DEFAULT_SAMPLE_RATE) -> Ite
             logger.info("%s: audio mixed down from %d channel(s) to mono and resampled from %d Hz "
                         "to %d Hz", path, channels, rate, sample_rate)
         resampler = av.AudioResampler(format="fltp", rate=sample_rate)
+
+        def resampled() -> Iterator[av.AudioFrame]:
+            for frame in container.decode(stream):
+                yield from resampler.resample(frame)
+            yield from resampler.resample(None)  # what the resampler still holds
+
         n_out = 0
         try:
-            for frame in container.decode(stream):
-                for out in resampler.resample(frame):
-                    n_out += out.samples
-                    yield out.to_ndarray().mean(axis=0).astype(np.float32)
-            for out in resampler.resample(None):
-                n_out += out.samples
-                yield out.to_ndarray().mean(axis=0).astype(np.float32)
+            for out in resampled():
+                block = out.to_ndarray().mean(axis=0).astype(np.float32)
+                bad = first_non_finite(block)
+                if bad is not None:
+                    raise VideoReadError(path, f"NaN or infinite audio sample at {(n_out + bad) / sample_rate:.2f} s "
+                                               "(a corrupt soundtrack: re-encode it)")
+                n_out += len(block)
+                yield block
         except av.error.FFmpegError as err:
             raise VideoReadError(path, f"audio stream is corrupt or truncated ({err})") from err
     if n_out == 0:
