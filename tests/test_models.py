@@ -386,6 +386,12 @@ def test_mismatching_package_gives_clear_error(tmp_path):
     torch.save({"state_dict": {}}, path)
     with pytest.raises(ValueError, match="not a model package"):
         load_model(path)
+    torch.save(torch.zeros(3), path)
+    with pytest.raises(ValueError, match=r"old_model\.pth: holds a Tensor, not a model package"):
+        load_model(path)
+    path.write_text("not a model")
+    with pytest.raises(ValueError, match=r"old_model\.pth: not a loadable model package"):
+        load_model(path)
     # packages from before mask_domain existed mask the compressed spectrogram, as they were trained
     before = dict(package, model_args={k: v for k, v in package["model_args"].items() if k != "mask_domain"})
     torch.save(before, path)

@@ -110,10 +110,11 @@ def load_model(path_or_conf, expected_class: Optional[Type] = None, **overrides)
 def _read_package(path) -> Dict[str, Any]:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"Model package {path} does not exist.")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError) as err:
-        raise ValueError(
-            f"{path}: not a loadable model package ({err.__class__.__name__}: {err}). "
-            "Save packages with torch.save(model.serialize(), path)."
-        ) from err
+    advice = "Save packages with torch.save(model.serialize(), path)."
+    try:  # a text or other non-torch file fails in torch's legacy reader with a KeyError
+        package = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, KeyError) as err:
+        raise ValueError(f"{path}: not a loadable model package ({err.__class__.__name__}: {err}). {advice}") from err
+    if not isinstance(package, dict):
+        raise ValueError(f"{path}: holds a {type(package).__name__}, not a model package (a dict). {advice}")
+    return package
