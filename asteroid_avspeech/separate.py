@@ -318,11 +318,23 @@ class _Plan:
     precision: str
 
 
+def _usable_device(name: Union[str, torch.device]) -> torch.device:
+    """``torch.device(name)``, refused with a ValueError if unknown or a GPU that torch cannot see
+    (rather than failing in the face detector's first CUDA call)."""
+    try:
+        device = torch.device(name)
+    except RuntimeError as err:
+        raise ValueError(f"device {name!r}: {err}") from err
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r}: torch sees no GPU (check the driver with nvidia-smi); use cpu.")
+    return device
+
+
 def _plan(model, path: PathLike, face: Optional[int], point: Optional[Tuple[float, float]],
           visual_config: Optional[VisualConfig], chunks: ChunkSettings,
           device: Optional[Union[str, torch.device]], precision: str, progress: bool) -> _Plan:
     path = Path(path)
-    device = torch.device(device) if device is not None else next(model.parameters()).device
+    device = _usable_device(device) if device is not None else next(model.parameters()).device
     precision = resolve_precision(precision, device)  # before tracking: fp16 on CPU fails here
     model.to(device)
     config = visual_config or visual_config_for(model)

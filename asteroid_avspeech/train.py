@@ -101,11 +101,22 @@ def build_datasets(conf: Conf) -> Tuple[AVSpeechDataset, AVSpeechDataset]:
 def trainer_devices(cpu_processes: int = 1) -> Dict[str, Any]:
     """Lightning accelerator settings: every visible GPU (DDP when several), else the CPU.
 
+    GPU ids asked for (``CUDA_VISIBLE_DEVICES``, set by ``run.sh --id``) where torch sees no GPU
+    raise :class:`ConfigError` rather than train on the CPU for hours unnoticed.
+
     Without a GPU, ``cpu_processes > 1`` trains with Lightning's DDP on the CPU (gloo), each
     process on its own batches with ``cores // cpu_processes`` threads: this model's ops
     parallelise poorly over threads, so processes use the cores better.
     """
     n_gpus = torch.cuda.device_count()
+    asked = [i.strip() for i in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if i.strip() not in ("", "-1")]
+    if asked and n_gpus == 0:
+        raise ConfigError(
+            f"GPU ids {','.join(asked)} were asked for (run.sh --id, or CUDA_VISIBLE_DEVICES) but torch sees no GPU: "
+            "check the driver (nvidia-smi), or leave --id empty to train on the CPU."
+        )
+    if 0 < n_gpus < len(asked):
+        log.warning("GPU ids %s were asked for but torch sees only %d GPU(s): training on those.", ",".join(asked), n_gpus)
     if n_gpus == 0:
         if cpu_processes > 1:
             torch.set_num_threads(max(1, (os.cpu_count() or 1) // cpu_processes))

@@ -180,6 +180,15 @@ def test_fp16_on_cpu_fails_before_face_tracking(model, two_face_clip, tmp_path, 
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("device, message", [("gpu", "device 'gpu': Expected one of cpu"),
+                                             ("cuda", "device 'cuda': torch sees no GPU")])
+def test_unusable_devices_fail_before_face_tracking(model, two_face_clip, tmp_path, monkeypatch, device, message):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match=message):
+        write_video_separation(model, two_face_clip, tmp_path / "out", device=device, progress=False)
+    assert not (tmp_path / "out").exists() and next(model.parameters()).device.type == "cpu"
+
+
 def _audio_only_mp4(path: Path) -> Path:
     with av.open(str(path), "w") as container:
         stream = container.add_stream("aac", rate=SR, layout="mono")

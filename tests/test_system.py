@@ -440,3 +440,16 @@ def test_validation_runs_every_val_every_steps_across_epochs(tmp_path):
             validation_interval(dict(val_every_steps=bad), "cosine")
     with pytest.raises(ConfigError, match="plateau.*val_every_steps: null"):
         validation_interval(dict(val_every_steps=200), "plateau")
+
+
+def test_gpu_ids_without_a_gpu_are_an_error_not_a_silent_cpu_run(monkeypatch):
+    from asteroid_avspeech.config import ConfigError
+    from asteroid_avspeech.train import trainer_devices
+
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    with pytest.raises(ConfigError, match="GPU ids 0,1 were asked for .* leave --id empty"):
+        trainer_devices()
+    for no_gpu in ("", "-1"):  # run.sh without --id; the usual "hide every GPU"
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", no_gpu)
+        assert trainer_devices() == dict(accelerator="cpu", devices=1)
