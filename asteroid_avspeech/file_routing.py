@@ -221,8 +221,8 @@ class VideoSeparationMixin:
         self._warned_audio_only = True
         warnings.warn(
             f"{type(self).__name__}: no faces given (plain audio input): separating audio-only. "
-            "The output order is arbitrary (not tied to a speaker) and quality is far lower than "
-            "with faces (stage 5's probe_no_faces_si_sdr measures it); give a video (asteroid-avspeech "
+            "The output order is arbitrary (not tied to a speaker) and quality is lower than with "
+            "faces (stage 5's probe_no_faces_si_sdr measures it); give a video (asteroid-avspeech "
             "separate clip.mp4) for one voice per face, or use a model trained with --use_visual false.",
             UserWarning,
             stacklevel=3,

@@ -6,6 +6,7 @@ from asteroid.engine.system import System
 from asteroid.utils import flatten_dict
 
 from .losses import NegSISDR
+from .models.looking_to_listen import faceless_items
 
 
 class AVSystem(System):
@@ -85,10 +86,7 @@ class AVSystem(System):
             visual = None
         if visual is not None and train and self.face_dropout > 0:
             visual = self.drop_faces(visual)
-        if visual is None:
-            pit = torch.ones(mixture.shape[0], dtype=torch.bool, device=mixture.device)
-        else:
-            pit = ~(visual != 0).flatten(1).any(dim=1)
+        pit = faceless_items(visual, mixture.shape[0]).to(mixture.device)
         return self(mixture, visual), sources, pit
 
     def checked_loss(self, est, sources, pit, batch_nb, train: bool) -> torch.Tensor:

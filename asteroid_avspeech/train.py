@@ -63,6 +63,7 @@ def build_model(conf: Conf) -> LookingToListen:
         mask_domain=conf["model"]["mask_domain"],
         fusion=conf["model"]["fusion"],
         audio_bottleneck=conf["model"]["audio_bottleneck"],
+        audio_only_head=conf["model"]["audio_only_head"],
         n_filters=n_filters,
         kernel_size=kernel_size,
         stride=stride,

@@ -285,6 +285,31 @@ def test_per_speaker_fusion_shares_one_network_across_faces():
         LookingToListen(n_src=2, fusion="early", **TINY)
 
 
+def test_audio_only_head_separates_items_without_faces_in_one_pass(tmp_path):
+    """Items without faces take the audio-only mask layer; items with faces are separated as before,
+    whatever else is in the batch; the head round-trips through a package."""
+    torch.manual_seed(0)
+    model = LookingToListen(n_src=2, fusion="per_speaker", audio_only_head=True, **TINY).eval()
+    wav, lips = torch.randn(2, SR), _lips(2, 2, 1.0)
+    lips[1] = 0  # item 1: no face (face dropout, a plain wav)
+    both = model.forward_wav(wav, lips)
+    assert torch.allclose(both[:1], model.forward_wav(wav[:1], lips[:1]), atol=1e-6)
+    assert torch.allclose(both[1:], model.forward_wav(wav[1:]), atol=1e-6)
+    model.train()
+    model(wav, lips).pow(2).mean().backward()
+    assert model.audio_only_mask_layer.weight.grad.abs().sum() > 0 and model.mask_layer.weight.grad.abs().sum() > 0
+    model.eval()
+    with torch.no_grad():
+        head = model.audio_only_mask_layer
+        head.weight.zero_(), head.bias.zero_()
+    assert torch.equal(model.forward_wav(wav[1:]), torch.zeros(1, 2, SR))  # zero masks from the head
+    assert model.forward_wav(wav[:1], lips[:1]).abs().sum() > 0  # the per-face layer still in use
+    path = tmp_path / "head.pth"
+    torch.save(model.serialize(), path)
+    assert load_model(path).audio_only_head and not LookingToListen(n_src=2, **TINY).audio_only_head
+    assert not LookingToListen(n_src=2, fusion="joint", audio_only_head=True, **TINY).audio_only_head
+
+
 @pytest.mark.parametrize("use_visual, fusion", [(True, "per_speaker"), (True, "joint"), (False, "joint")])
 def test_audio_bottleneck_narrows_the_blstm_input(tmp_path, use_visual, fusion):
     torch.manual_seed(0)

@@ -135,6 +135,11 @@ class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
     every mixture trains the one extraction network ``n_src`` times. A learned embedding per
     output is added to its face features, so outputs still differ when faces are missing.
     Audio-only models (``use_visual=False``) have no faces to run per and are always joint.
+    With ``audio_only_head`` an item without any face (``visual=None``, or all of its faces
+    zeros: face dropout, a plain wav) is not run once per (missing) face, where only the learned
+    output embeddings would tell the passes apart: one pass of the same BLSTM and FC layers on
+    its audio features (visual features zero) feeds a mask layer of its own that outputs all
+    ``n_src`` masks at once, as the audio-only baseline does.
 
     Bottleneck: the audio stream outputs ``audio_out_channels x n_freqs`` features per frame
     (1028 for the ``small`` preset), most of the BLSTM's input and of its cost.
@@ -160,6 +165,8 @@ class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
         mask_domain: what the masks multiply, one of :data:`MASK_DOMAINS` (see above).
         fusion: one of :data:`FUSIONS` (see above).
         audio_bottleneck: audio features per frame before the fusion (see above); 0: none.
+        audio_only_head: ``per_speaker`` only: items without any face (see above) get all their
+            masks from one pass through a mask layer of their own.
         audio_channels: channels of the audio stream's hidden conv layers.
         audio_out_channels: channels of its last (1x1) layer.
         audio_kernels: ``[[k_time, k_freq], ...]`` of the audio stream's hidden layers.
@@ -194,6 +201,7 @@ class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
         mask_domain: str = "compressed",
         fusion: str = "joint",
         audio_bottleneck: int = 0,
+        audio_only_head: bool = False,
         audio_channels: Optional[int] = None,
         audio_out_channels: Optional[int] = None,
         audio_kernels: Optional[List[List[int]]] = None,
@@ -239,6 +247,7 @@ class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
         self.power = float(power)
         self.mask_domain = mask_domain
         self.fusion = fusion if use_visual else "joint"
+        self.audio_only_head = bool(audio_only_head) and self.fusion == "per_speaker"
         self.stft_args = dict(n_filters=n_filters, kernel_size=kernel_size, stride=stride)
 
         self.stft = STFT(n_filters, kernel_size, stride, sample_rate=sample_rate)
@@ -280,6 +289,8 @@ class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
         # share of the mixture was tried: with the compressed-spectrogram loss it trained
         # worse, val loss 0.0089 vs 0.0069 after 520 steps, so the default init stays.)
         self.mask_layer = nn.Linear(in_dim, masks_per_pass * 2 * n_freqs)
+        if self.audio_only_head:
+            self.audio_only_mask_layer = nn.Linear(in_dim, n_src * 2 * n_freqs)
 
     # ----------------------------------------------------------------------------- shapes
     def _as_batch_time(self, wav: torch.Tensor) -> torch.Tensor:
@@ -340,36 +351,58 @@ class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
         Returns:
             torch.Tensor: ``(batch, n_src, 2, frames, freq)``, real and imaginary parts.
         """
-        batch, _, frames, freqs = comp_spec.shape
+        batch, _, frames, _ = comp_spec.shape
         audio = self.audio_stream(comp_spec)  # (batch, frames, audio_out * freq)
         if self.audio_bottleneck:
             audio = self.audio_projection(audio)  # (batch, frames, audio_bottleneck)
         if not self.use_visual:
             if visual is not None:
                 raise ValueError("This model is audio-only (use_visual=False): pass visual=None.")
-            return self._masks_joint(audio, batch, frames, freqs)
+            return self._masks_joint(audio, self.mask_layer)
+        faceless = faceless_items(visual, batch).to(comp_spec.device) if self.audio_only_head else None
+        if faceless is not None and faceless.all():
+            return self._masks_audio_only(audio)
         vis = self.visual_features(visual, time, batch, comp_spec.device)
         index = self._upsample_indices(vis.shape[2], frames, comp_spec.device)
         vis = vis[:, :, index]  # (batch, n_src, frames, channels)
         if self.fusion == "joint":
             vis = vis.permute(0, 2, 1, 3).reshape(batch, frames, -1)
-            return self._masks_joint(torch.cat([audio, vis], dim=-1), batch, frames, freqs)
+            return self._masks_joint(torch.cat([audio, vis], dim=-1), self.mask_layer)
+        if faceless is None or not faceless.any():
+            return self._masks_per_face(audio, vis)
+        audio_only = self._masks_audio_only(audio[faceless])
+        masks = audio_only.new_empty(batch, *audio_only.shape[1:])  # the dtype of the masks (autocast)
+        masks[faceless] = audio_only
+        masks[~faceless] = self._masks_per_face(audio[~faceless], vis[~faceless])
+        return masks
+
+    def _masks_per_face(self, audio: torch.Tensor, vis: torch.Tensor) -> torch.Tensor:
+        """One pass per face: audio ``(batch, frames, dim)``, visual features ``(batch, n_src, frames,
+        channels)`` -> ``(batch, n_src, 2, frames, freq)``."""
+        batch, n_src, frames, _ = vis.shape
         vis = vis + self.output_embedding[:, None]
-        others = (vis.sum(1, keepdim=True) - vis) / max(1, self.n_src - 1)
-        audio = audio.unsqueeze(1).expand(-1, self.n_src, -1, -1)
+        others = (vis.sum(1, keepdim=True) - vis) / max(1, n_src - 1)
+        audio = audio.unsqueeze(1).expand(-1, n_src, -1, -1)
         fused = torch.cat([audio, vis, others], dim=-1).flatten(0, 1)  # (batch * n_src, frames, dim)
-        masks = self._mask_network(fused).reshape(batch, self.n_src, frames, 2, freqs)
+        masks = self._mask_network(fused, self.mask_layer).reshape(batch, n_src, frames, 2, -1)
         return masks.permute(0, 1, 3, 2, 4)
 
-    def _masks_joint(self, fused: torch.Tensor, batch: int, frames: int, freqs: int) -> torch.Tensor:
+    def _masks_audio_only(self, audio: torch.Tensor) -> torch.Tensor:
+        """``audio_only_head``: audio ``(batch, frames, dim)``, zero visual features -> every mask
+        at once, ``(batch, n_src, 2, frames, freq)``."""
+        no_faces = audio.new_zeros(*audio.shape[:2], self.blstm.input_size - audio.shape[2])
+        return self._masks_joint(torch.cat([audio, no_faces], dim=-1), self.audio_only_mask_layer)
+
+    def _masks_joint(self, fused: torch.Tensor, mask_layer: nn.Linear) -> torch.Tensor:
         """``(batch, frames, dim)`` -> every mask at once, ``(batch, n_src, 2, frames, freq)``."""
-        masks = self._mask_network(fused).reshape(batch, frames, self.n_src, 2, freqs)
+        batch, frames, _ = fused.shape
+        masks = self._mask_network(fused, mask_layer).reshape(batch, frames, self.n_src, 2, -1)
         return masks.permute(0, 2, 3, 1, 4)
 
-    def _mask_network(self, fused: torch.Tensor) -> torch.Tensor:
-        """BLSTM, FC layers and the linear mask layer: ``(n, frames, dim)`` -> ``(n, frames, out)``."""
+    def _mask_network(self, fused: torch.Tensor, mask_layer: nn.Linear) -> torch.Tensor:
+        """BLSTM, FC layers and a linear mask layer: ``(n, frames, dim)`` -> ``(n, frames, out)``."""
         hidden, _ = self.blstm(fused)
-        return self.mask_layer(self.fc(hidden))
+        return mask_layer(self.fc(hidden))
 
     @staticmethod
     def apply_masks(spec: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
@@ -454,9 +487,18 @@ class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
             mask_domain=self.mask_domain,
             fusion=self.fusion,
             audio_bottleneck=self.audio_bottleneck,
+            audio_only_head=self.audio_only_head,
             **self.stft_args,
             **copy.deepcopy(self.sizes),
         )
+
+
+def faceless_items(visual: Optional[torch.Tensor], batch: int) -> torch.Tensor:
+    """``(batch,)`` bool: True for items without any face (``visual=None``: all; else every face
+    of the item all zeros). Such items are separated audio-only, and scored with PIT."""
+    if visual is None:
+        return torch.ones(batch, dtype=torch.bool)
+    return ~(visual != 0).flatten(1).any(dim=1)
 
 
 def _plain(value):
