@@ -99,6 +99,11 @@ def build_datasets(conf: Conf) -> Tuple[AVSpeechDataset, AVSpeechDataset]:
     return train, val
 
 
+#: Lightning's DDP, allowing parameters without a gradient in a step: with ``audio_only_head`` a batch
+#: with no faceless item leaves the audio-only mask layer unused (and one without faces, the per-face one).
+DDP_STRATEGY = "ddp_find_unused_parameters_true"
+
+
 def trainer_devices(cpu_processes: int = 1) -> Dict[str, Any]:
     """Lightning accelerator settings: every visible GPU (DDP when several), else the CPU.
 
@@ -121,9 +126,9 @@ def trainer_devices(cpu_processes: int = 1) -> Dict[str, Any]:
     if n_gpus == 0:
         if cpu_processes > 1:
             torch.set_num_threads(max(1, (os.cpu_count() or 1) // cpu_processes))
-            return dict(accelerator="cpu", devices=cpu_processes, strategy="ddp")
+            return dict(accelerator="cpu", devices=cpu_processes, strategy=DDP_STRATEGY)
         return dict(accelerator="cpu", devices=1)
-    return dict(accelerator="gpu", devices=n_gpus, strategy="ddp" if n_gpus > 1 else "auto")
+    return dict(accelerator="gpu", devices=n_gpus, strategy=DDP_STRATEGY if n_gpus > 1 else "auto")
 
 
 #: ``training.precision`` -> Lightning's ``precision`` (mixed: weights and optimizer in float32).
