@@ -3,7 +3,7 @@
 
     python local/make_demo_video.py                       # data/demo/demo_2faces.{mp4,json}, _ref1/2.wav
     python local/make_demo_video.py --seconds 10 --level_db -3 --out data/demo/loud_left
-    python local/make_demo_video.py --speakers FrZ4CuTu82M,KOhWwUrHBK4 --out data/demo/pair_1_3
+    python local/make_demo_video.py --speakers FrZ4CuTu82M,KOhWwUrHBK4 --out data/demo/male_female
 
 Speakers come from the test split of stage 3 (``<data_dir>/mixtures/splits.json``) when it
 exists, so a trained model has never heard or seen them; else the first two corpus speakers.
@@ -14,12 +14,14 @@ import json
 import logging
 from collections import defaultdict
 from pathlib import Path
+from typing import Optional, Sequence
 
 from asteroid_avspeech.data import layout
 from asteroid_avspeech.data.synthetic.side_by_side import make_side_by_side
 
 
-def pick_sides(corpus: Path, splits: Path, seconds: float, clip_seconds: float = 3.0, speakers=None):
+def pick_sides(corpus: Path, splits: Path, seconds: float, clip_seconds: float = 3.0,
+               speakers: Optional[Sequence[str]] = None):
     """Clip ids of two speakers (enough clips for ``seconds``), left and right: ``speakers`` (two
     ids) or the first two of the test split."""
     clips = defaultdict(list)
