@@ -316,83 +316,42 @@ def model_table(presets: Sequence[str], batches: Sequence[int], seconds: float, 
     return rows
 
 
-def alternating_step_times(steps: Dict[str, Callable[[], Any]], device: str = "cpu", rounds: int = 7,
-                           calls: int = 5) -> Dict[str, float]:
-    """Median seconds per call of each function, timed against each other in this process.
-
-    The functions take ``rounds`` alternating turns of ``calls`` calls each, after one warm-up turn;
-    each one's time is the median of its turns. Alternating in one process keeps all under the same
-    machine load, which best-of-N runs in separate processes on a shared machine do not.
-    """
-    times: Dict[str, List[float]] = {name: [] for name in steps}
-    for turn in range(rounds + 1):
-        for name, step in steps.items():
-            _sync(device)
-            start = time.perf_counter()
-            for _ in range(calls):
-                step()
-            _sync(device)
-            if turn:  # turn 0 warms up
-                times[name].append((time.perf_counter() - start) / calls)
-    return {name: statistics.median(values) for name, values in times.items()}
-
-
-def _training_step(model: LookingToListen, wav: torch.Tensor, visual: torch.Tensor) -> Callable[[], None]:
-    """One training step of ``model`` on a fixed batch: forward, backward, Adam."""
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-
-    def step():
-        model(wav, visual).square().mean().backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-    return step
-
-
 def training_step_layouts(preset: str, batch: int, seconds: float, device: str = "cpu", rounds: int = 7,
                           steps: int = 5, seed: int = 0,
                           model_args: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """Training steps (forward, backward, Adam) with the audio stream's convs in torch's default
-    layout and channels-last, timed in turns (:func:`alternating_step_times`).
+    layout and channels-last, timed against each other in this process.
+
+    Both models (the same weights) take ``rounds`` alternating turns of ``steps`` steps each, after
+    one warm-up turn; each layout's step time is the median of its turns. Alternating in one process
+    keeps both under the same machine load, which best-of-N runs in separate processes on a shared
+    machine do not.
 
     Returns:
         ``default_step_s``, ``channels_last_step_s`` (seconds per step) and their ratio ``speedup``.
     """
-    step_fns = {}
+    models = {}
     for channels_last in (False, True):
         torch.manual_seed(seed)
         model = LookingToListen(preset=preset, **(model_args or {})).to(device).train()
         model.audio_stream.set_channels_last(channels_last)
-        step_fns[channels_last] = _training_step(model, *random_inputs(model, batch, seconds, device, seed))
-    times = alternating_step_times(step_fns, device, rounds, steps)
-    default, fast = times[False], times[True]
+        models[channels_last] = (model, torch.optim.Adam(model.parameters(), lr=1e-3))
+    wav, visual = random_inputs(models[False][0], batch, seconds, device, seed)
+    times: Dict[bool, List[float]] = {False: [], True: []}
+    for turn in range(rounds + 1):
+        for channels_last, (model, optimizer) in models.items():
+            _sync(device)
+            start = time.perf_counter()
+            for _ in range(steps):
+                model(wav, visual).square().mean().backward()
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+            _sync(device)
+            if turn:  # turn 0 warms up
+                times[channels_last].append((time.perf_counter() - start) / steps)
+    default, fast = statistics.median(times[False]), statistics.median(times[True])
     return {"preset": preset, "batch": batch, "seconds": seconds, "rounds": rounds, "steps": steps,
             "default_step_s": default, "channels_last_step_s": fast, "speedup": default / fast}
-
-
-def training_step_faceless_item(preset: str, batch: int, seconds: float, device: str = "cpu", rounds: int = 7,
-                                steps: int = 5, seed: int = 0,
-                                model_args: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-    """What one item without faces (face dropout) costs a training step of the recipe's network
-    (``per_speaker`` fusion, ``audio_only_head``): the same batch with every face, and with the
-    faces of its first item zeroed, timed in turns (:func:`alternating_step_times`).
-
-    Returns:
-        ``all_faces_step_s``, ``one_faceless_step_s`` (seconds per step) and their ratio ``cost``.
-    """
-    args = dict(model_args or {}, fusion="per_speaker", audio_only_head=True)
-    step_fns = {}
-    for name in ("all", "one"):  # two models with the same weights
-        torch.manual_seed(seed)
-        model = LookingToListen(preset=preset, **args).to(device).train()
-        model.audio_stream.set_channels_last(True)
-        wav, visual = random_inputs(model, batch, seconds, device, seed)
-        if name == "one":
-            visual[0] = 0
-        step_fns[name] = _training_step(model, wav, visual)
-    times = alternating_step_times(step_fns, device, rounds, steps)
-    return {"preset": preset, "batch": batch, "seconds": seconds, "rounds": rounds, "steps": steps,
-            "all_faces_step_s": times["all"], "one_faceless_step_s": times["one"],
-            "cost": times["one"] / times["all"]}
 
 
 # ---------------------------------------------------------------------------- fast inference
@@ -683,10 +642,6 @@ def run_benchmark(device: str = "cpu", quick: bool = False, presets: Sequence[st
     results["train_layouts"] = training_step_layouts("small", batch_size, segment, device,
                                                      rounds=1 if quick else 7, steps=1 if quick else 5,
                                                      model_args=model_args)
-    log.info("training step, a batch with one faceless item against one with every face (preset small)")
-    results["train_faceless"] = training_step_faceless_item("small", batch_size, segment, device,
-                                                            rounds=1 if quick else 7, steps=1 if quick else 5,
-                                                            model_args=model_args)
 
     with tempfile.TemporaryDirectory() if workdir is None else nullcontext(workdir) as tmp:
         log.info("stage 0 and stage 2")
@@ -774,13 +729,6 @@ def to_markdown(results: Dict[str, Any]) -> str:
                      f"{t['channels_last_step_s']:.3f}", f"{t['speedup']:.2f}x"]]),
             "", f"Median of {t['rounds']} alternating turns of {t['steps']} steps in one process "
             "(training stores the audio stream channels-last).", ""]
-    f = results["train_faceless"]
-    out += [_table(["training step (per-face fusion, audio-only head)", "every face (s)", "item 1 without faces (s)",
-                    "cost"],
-                   [[f"{f['preset']}, batch {f['batch']}, {f['seconds']:g} s", f"{f['all_faces_step_s']:.3f}",
-                     f"{f['one_faceless_step_s']:.3f}", f"{f['cost']:.2f}x"]]),
-            "", "A faceless item (face dropout) joins the per-face sequences of the others in one BLSTM pass; "
-            "timed as the layouts above.", ""]
     out.append(_table(
         ["preset", "inference variant", "s audio/s", "speed-up", "GFLOP/s (x matmul)", "SI-SDR vs plain (dB)"],
         [[r["preset"], r["variant"] + (f" (compile {r['compile_s']:.0f} s)" if "compile_s" in r else ""),

@@ -315,12 +315,11 @@ class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
         return (centres * self.fps).floor().long().clamp(max=n_visual - 1).to(device)
 
     # ------------------------------------------------------------------------ the network
-    def visual_features(self, visual: Optional[torch.Tensor], time: int, batch: int, frames: int,
+    def visual_features(self, visual: Optional[torch.Tensor], time: int, batch: int,
                         device) -> torch.Tensor:
-        """Visual stream output at the STFT frame rate, ``(batch, n_src, frames, visual_channels)``.
+        """Visual stream output, ``(batch, n_src, video_frames, visual_channels)``.
 
-        Each STFT frame takes the features of the nearest video frame. ``visual=None`` stands for
-        all-missing faces: zero encoder features.
+        ``visual=None`` stands for all-missing faces: zero encoder features.
         """
         if visual is None:
             feats = torch.zeros(batch, self.n_src, self._visual_frames(time),
@@ -338,8 +337,7 @@ class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
                     f"{self.sample_rate:g} Hz need {expected:.1f} frames at {self.fps:g} fps."
                 )
             feats = self.visual_encoder(visual.to(device))
-        vis = self.visual_stream(feats)
-        return vis[:, :, self._upsample_indices(vis.shape[2], frames, device)]
+        return self.visual_stream(feats)
 
     def estimate_masks(self, comp_spec: torch.Tensor, visual: Optional[torch.Tensor],
                        time: int) -> torch.Tensor:
@@ -360,68 +358,51 @@ class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
         if not self.use_visual:
             if visual is not None:
                 raise ValueError("This model is audio-only (use_visual=False): pass visual=None.")
-            return self._joint_masks(self._mask_features(audio), self.mask_layer)
-        if self.audio_only_head:
-            faceless = faceless_items(visual, batch).to(comp_spec.device)
-            if faceless.any():
-                return self._masks_with_faceless_items(audio, visual, faceless, time)
-        vis = self.visual_features(visual, time, batch, frames, comp_spec.device)
+            return self._masks_joint(audio, self.mask_layer)
+        faceless = faceless_items(visual, batch).to(comp_spec.device) if self.audio_only_head else None
+        if faceless is not None and faceless.all():
+            return self._masks_audio_only(audio)
+        vis = self.visual_features(visual, time, batch, comp_spec.device)
+        index = self._upsample_indices(vis.shape[2], frames, comp_spec.device)
+        vis = vis[:, :, index]  # (batch, n_src, frames, channels)
         if self.fusion == "joint":
             vis = vis.permute(0, 2, 1, 3).reshape(batch, frames, -1)
-            return self._joint_masks(self._mask_features(torch.cat([audio, vis], dim=-1)), self.mask_layer)
-        return self._per_face_masks(self._mask_features(self._per_face_inputs(audio, vis)), batch)
-
-    def _masks_with_faceless_items(self, audio: torch.Tensor, visual: torch.Tensor,
-                                   faceless: torch.Tensor, time: int) -> torch.Tensor:
-        """``audio_only_head`` on a batch holding items without faces (``faceless``, bool ``(batch,)``).
-
-        One BLSTM + FC pass serves the whole batch: a sequence per face of the items with faces and
-        one per faceless item (its visual features zero); the first go through the per-face mask
-        layer, the others through the audio-only one. Only the items with faces reach the visual
-        encoder. Audio ``(batch, frames, dim)`` -> masks ``(batch, n_src, 2, frames, freq)``.
-        """
-        batch, frames, _ = audio.shape
-        without = audio[faceless]
-        no_faces = without.new_zeros(*without.shape[:2], self.blstm.input_size - without.shape[2])
-        alone = torch.cat([without, no_faces], dim=-1)
-        if faceless.all():
-            return self._joint_masks(self._mask_features(alone), self.audio_only_mask_layer)
-        with_faces = ~faceless
-        n_faced = int(with_faces.sum())
-        vis = self.visual_features(visual[with_faces], time, n_faced, frames, audio.device)
-        per_face = self._per_face_inputs(audio[with_faces], vis)
-        features = self._mask_features(torch.cat([per_face, alone]))
-        faced_masks = self._per_face_masks(features[: per_face.shape[0]], n_faced)
-        masks = faced_masks.new_empty(batch, *faced_masks.shape[1:])  # the dtype of the masks (autocast)
-        masks[with_faces] = faced_masks
-        masks[faceless] = self._joint_masks(features[per_face.shape[0]:], self.audio_only_mask_layer)
+            return self._masks_joint(torch.cat([audio, vis], dim=-1), self.mask_layer)
+        if faceless is None or not faceless.any():
+            return self._masks_per_face(audio, vis)
+        audio_only = self._masks_audio_only(audio[faceless])
+        masks = audio_only.new_empty(batch, *audio_only.shape[1:])  # the dtype of the masks (autocast)
+        masks[faceless] = audio_only
+        masks[~faceless] = self._masks_per_face(audio[~faceless], vis[~faceless])
         return masks
 
-    def _per_face_inputs(self, audio: torch.Tensor, vis: torch.Tensor) -> torch.Tensor:
-        """Per-face fusion input: audio ``(batch, frames, dim)`` and visual features ``(batch, n_src,
-        frames, channels)`` -> ``(batch * n_src, frames, dim + 2 * channels)``: the audio, this face
-        (plus its output embedding) and the mean of the other faces."""
-        n_src = vis.shape[1]
+    def _masks_per_face(self, audio: torch.Tensor, vis: torch.Tensor) -> torch.Tensor:
+        """One pass per face: audio ``(batch, frames, dim)``, visual features ``(batch, n_src, frames,
+        channels)`` -> ``(batch, n_src, 2, frames, freq)``."""
+        batch, n_src, frames, _ = vis.shape
         vis = vis + self.output_embedding[:, None]
         others = (vis.sum(1, keepdim=True) - vis) / max(1, n_src - 1)
         audio = audio.unsqueeze(1).expand(-1, n_src, -1, -1)
-        return torch.cat([audio, vis, others], dim=-1).flatten(0, 1)
+        fused = torch.cat([audio, vis, others], dim=-1).flatten(0, 1)  # (batch * n_src, frames, dim)
+        masks = self._mask_network(fused, self.mask_layer).reshape(batch, n_src, frames, 2, -1)
+        return masks.permute(0, 1, 3, 2, 4)
 
-    def _mask_features(self, fused: torch.Tensor) -> torch.Tensor:
-        """BLSTM and FC layers: ``(n, frames, dim)`` -> ``(n, frames, fc_dims[-1])``."""
-        hidden, _ = self.blstm(fused)
-        return self.fc(hidden)
+    def _masks_audio_only(self, audio: torch.Tensor) -> torch.Tensor:
+        """``audio_only_head``: audio ``(batch, frames, dim)``, zero visual features -> every mask
+        at once, ``(batch, n_src, 2, frames, freq)``."""
+        no_faces = audio.new_zeros(*audio.shape[:2], self.blstm.input_size - audio.shape[2])
+        return self._masks_joint(torch.cat([audio, no_faces], dim=-1), self.audio_only_mask_layer)
 
-    def _per_face_masks(self, features: torch.Tensor, batch: int) -> torch.Tensor:
-        """One mask per pass: ``(batch * n_src, frames, dim)`` -> ``(batch, n_src, 2, frames, freq)``."""
-        masks = self.mask_layer(features)
-        return masks.reshape(batch, -1, masks.shape[1], 2, masks.shape[2] // 2).permute(0, 1, 3, 2, 4)
-
-    def _joint_masks(self, features: torch.Tensor, mask_layer: nn.Linear) -> torch.Tensor:
-        """Every mask from one pass: ``(batch, frames, dim)`` -> ``(batch, n_src, 2, frames, freq)``."""
-        batch, frames, _ = features.shape
-        masks = mask_layer(features).reshape(batch, frames, self.n_src, 2, -1)
+    def _masks_joint(self, fused: torch.Tensor, mask_layer: nn.Linear) -> torch.Tensor:
+        """``(batch, frames, dim)`` -> every mask at once, ``(batch, n_src, 2, frames, freq)``."""
+        batch, frames, _ = fused.shape
+        masks = self._mask_network(fused, mask_layer).reshape(batch, frames, self.n_src, 2, -1)
         return masks.permute(0, 2, 3, 1, 4)
+
+    def _mask_network(self, fused: torch.Tensor, mask_layer: nn.Linear) -> torch.Tensor:
+        """BLSTM, FC layers and a linear mask layer: ``(n, frames, dim)`` -> ``(n, frames, out)``."""
+        hidden, _ = self.blstm(fused)
+        return mask_layer(self.fc(hidden))
 
     @staticmethod
     def apply_masks(spec: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
