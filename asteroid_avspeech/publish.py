@@ -76,8 +76,6 @@ def experiment_label(tag: str, condition: str, conf: Conf, ended: Optional[Dict[
         parts.append("STFT " + "/".join(map(str, stft)))
     if model.get("audio_bottleneck"):
         parts.append(f"audio bottleneck {model['audio_bottleneck']}")
-    if model.get("audio_freq_stride", 1) > 1:
-        parts.append(f"audio frequency stride {model['audio_freq_stride']}")
     parts += [f"{model['mask_domain']} masks", f"loss {training['loss']}"]
     if model["use_visual"] and training.get("pit_weight"):
         parts.append(f"pit_weight {training['pit_weight']:g}")

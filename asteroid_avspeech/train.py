@@ -64,7 +64,6 @@ def build_model(conf: Conf) -> LookingToListen:
         fusion=conf["model"]["fusion"],
         audio_bottleneck=conf["model"]["audio_bottleneck"],
         audio_only_head=conf["model"]["audio_only_head"],
-        audio_freq_stride=conf["model"]["audio_freq_stride"],
         n_filters=n_filters,
         kernel_size=kernel_size,
         stride=stride,

@@ -331,37 +331,6 @@ def test_audio_bottleneck_narrows_the_blstm_input(tmp_path, use_visual, fusion):
         LookingToListen(n_src=2, audio_bottleneck=-1, **TINY)
 
 
-@pytest.mark.parametrize("stride, kernels", [(2, [[3, 3]]), (3, [[3, 3]]), (2, [])])
-def test_audio_freq_stride_narrows_the_audio_stream(tmp_path, stride, kernels):
-    torch.manual_seed(0)
-    sizes = {**TINY, "audio_kernels": kernels, "audio_dilations": [[1, 1]] * len(kernels)}
-    model = LookingToListen(n_src=2, audio_freq_stride=stride, n_filters=64, kernel_size=64, stride=32, **sizes)
-    spec = torch.randn(2, 2, 7, model.stft.n_freqs)  # 33 bins
-    bins = -(-33 // stride)
-    assert model.audio_stream.out_freqs(33) == bins
-    assert model.audio_stream(spec).shape == (2, 7, TINY["audio_out_channels"] * bins)
-    time = int(0.9 * SR)
-    lips = _lips(2, 2, 0.9)
-    assert model(torch.randn(2, time), lips).shape == (2, 2, time)  # the masks keep every bin
-    package = model.serialize()
-    assert package["model_args"]["audio_freq_stride"] == stride
-    wav = torch.randn(1, time)
-    assert torch.equal(load_model(package).forward_wav(wav, lips[:1]), model.forward_wav(wav, lips[:1]))
-    with pytest.raises(ValueError, match="audio_freq_stride must be >= 1"):
-        LookingToListen(n_src=2, audio_freq_stride=0, **TINY)
-
-
-def test_package_without_audio_freq_stride_loads_unstrided():
-    """Packages made before ``audio_freq_stride`` existed load as they were trained (no stride)."""
-    model = LookingToListen(n_src=2, **TINY)
-    package = model.serialize()
-    del package["model_args"]["audio_freq_stride"]
-    loaded = load_model(package)
-    assert loaded.audio_stream.freq_stride == 1
-    wav, lips = torch.randn(1, SR), _lips(1, 2, 1.0)
-    assert torch.equal(loaded.forward_wav(wav, lips), model.forward_wav(wav, lips))
-
-
 def _plain_types_only(value):
     if isinstance(value, dict):
         return all(_plain_types_only(v) for v in value.values())

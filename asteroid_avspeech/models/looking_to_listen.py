@@ -147,10 +147,6 @@ class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
     the fusion (which ``per_speaker`` repeats per face); 0 (the paper) feeds them to the BLSTM as
     they are.
 
-    Frequency stride: with ``audio_freq_stride=s`` the audio stream's first conv steps ``s``
-    bins at a time, so its later layers (most of its cost) and its output run on
-    ``ceil(n_freqs / s)`` bins. The masks still have every bin (the FC layers output them).
-
     Args:
         n_src: number of speakers (outputs); one visual stream input per speaker.
         preset: size preset, one of :data:`PRESETS` (``"paper"`` or ``"small"``). Every size
@@ -171,8 +167,6 @@ class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
         audio_bottleneck: audio features per frame before the fusion (see above); 0: none.
         audio_only_head: ``per_speaker`` only: items without any face (see above) get all their
             masks from one pass through a mask layer of their own.
-        audio_freq_stride: frequency stride of the audio stream's first conv (see above); 1: none
-            (the paper).
         audio_channels: channels of the audio stream's hidden conv layers.
         audio_out_channels: channels of its last (1x1) layer.
         audio_kernels: ``[[k_time, k_freq], ...]`` of the audio stream's hidden layers.
@@ -208,7 +202,6 @@ class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
         fusion: str = "joint",
         audio_bottleneck: int = 0,
         audio_only_head: bool = False,
-        audio_freq_stride: int = 1,
         audio_channels: Optional[int] = None,
         audio_out_channels: Optional[int] = None,
         audio_kernels: Optional[List[List[int]]] = None,
@@ -261,10 +254,10 @@ class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
         n_freqs = self.stft.n_freqs
         self.audio_stream = AudioStream(
             sizes["audio_channels"], sizes["audio_out_channels"],
-            sizes["audio_kernels"], sizes["audio_dilations"], freq_stride=int(audio_freq_stride),
+            sizes["audio_kernels"], sizes["audio_dilations"],
         )
         self.audio_bottleneck = int(audio_bottleneck)
-        fusion_dim = sizes["audio_out_channels"] * self.audio_stream.out_freqs(n_freqs)
+        fusion_dim = sizes["audio_out_channels"] * n_freqs
         if self.audio_bottleneck:
             self.audio_projection = nn.Sequential(nn.Linear(fusion_dim, self.audio_bottleneck), nn.ReLU())
             fusion_dim = self.audio_bottleneck
@@ -495,7 +488,6 @@ class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
             fusion=self.fusion,
             audio_bottleneck=self.audio_bottleneck,
             audio_only_head=self.audio_only_head,
-            audio_freq_stride=self.audio_stream.freq_stride,
             **self.stft_args,
             **copy.deepcopy(self.sizes),
         )

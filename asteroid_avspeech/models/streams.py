@@ -19,9 +19,7 @@ class AudioStream(nn.Module):
     """2-D dilated conv stack on the compressed complex spectrogram.
 
     Layer ``i`` is a ``kernels[i]`` (time, freq) conv with ``dilations[i]`` (time, freq)
-    and ``channels`` outputs; a final 1x1 conv maps to ``out_channels``. The first layer steps
-    ``freq_stride`` bins at a time, so the later layers run on ``ceil(freq / freq_stride)`` bins
-    (:meth:`out_freqs`); frames are never strided.
+    and ``channels`` outputs; a final 1x1 conv maps to ``out_channels``.
 
     Args:
         channels: channels of the hidden layers.
@@ -29,7 +27,6 @@ class AudioStream(nn.Module):
         kernels: ``[[k_time, k_freq], ...]`` one per hidden layer (odd sizes).
         dilations: ``[[d_time, d_freq], ...]`` same length as ``kernels``.
         in_channels: input channels (2: real and imaginary part).
-        freq_stride: frequency stride of the first layer (1: every layer keeps every bin).
 
     ``set_channels_last(True)`` stores the conv weights channels-last (NHWC), the layout oneDNN
     (CPU) and cuDNN (tensor cores) convolve fastest; the activations follow the weights.
@@ -42,38 +39,28 @@ class AudioStream(nn.Module):
         kernels: Sequence[Sequence[int]],
         dilations: Sequence[Sequence[int]],
         in_channels: int = 2,
-        freq_stride: int = 1,
     ):
         super().__init__()
-        if freq_stride < 1:
-            raise ValueError(f"audio_freq_stride must be >= 1, got {freq_stride}.")
         if len(kernels) != len(dilations):
             raise ValueError(
                 f"audio_kernels ({len(kernels)}) and audio_dilations ({len(dilations)}) "
                 "must have the same length."
             )
         layers: List[nn.Module] = []
-        for index, (kernel, dilation) in enumerate(zip(kernels, dilations)):
+        for kernel, dilation in zip(kernels, dilations):
             padding = tuple(_same_padding(k, d) for k, d in zip(kernel, dilation))
-            stride = (1, freq_stride if index == 0 else 1)
             layers += _conv_bn_relu(
-                nn.Conv2d(in_channels, channels, tuple(kernel), stride=stride, dilation=tuple(dilation),
+                nn.Conv2d(in_channels, channels, tuple(kernel), dilation=tuple(dilation),
                           padding=padding, bias=False),
                 nn.BatchNorm2d(channels),
             )
             in_channels = channels
-        stride = (1, 1 if layers else freq_stride)
         layers += _conv_bn_relu(
-            nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False), nn.BatchNorm2d(out_channels)
+            nn.Conv2d(in_channels, out_channels, 1, bias=False), nn.BatchNorm2d(out_channels)
         )
         self.net = nn.Sequential(*layers)
         self.out_channels = out_channels
-        self.freq_stride = freq_stride
         self.channels_last = False
-
-    def out_freqs(self, n_freqs: int) -> int:
-        """Frequency bins of the output for ``n_freqs`` input bins."""
-        return (n_freqs - 1) // self.freq_stride + 1
 
     def set_channels_last(self, enabled: bool) -> None:
         """Store the conv weights channels-last (``True``) or in torch's default layout (``False``).
@@ -84,7 +71,7 @@ class AudioStream(nn.Module):
         self.channels_last = enabled
 
     def forward(self, spec: torch.Tensor) -> torch.Tensor:
-        """``(batch, 2, frames, freq)`` -> ``(batch, frames, out_channels * out_freqs(freq))``."""
+        """``(batch, 2, frames, freq)`` -> ``(batch, frames, out_channels * freq)``."""
         feats = self.net(spec)  # (batch, out_channels, frames, freq)
         batch, channels, frames, freqs = feats.shape
         return feats.permute(0, 2, 1, 3).reshape(batch, frames, channels * freqs)
