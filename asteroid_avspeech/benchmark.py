@@ -139,10 +139,27 @@ def _rnn_layer_backward_flops(input_shape, w_ih_shape, w_hh_shape, *args, **kwar
     return 2 * _rnn_layer_flops(input_shape, w_ih_shape, w_hh_shape)
 
 
-#: FLOP rules for ops ``FlopCounterMode`` has none for (the CPU LSTM is one fused oneDNN op).
+def _real_fft_flops(real_shape) -> int:
+    """FLOPs of real FFTs over the last dim of ``real_shape`` (the real side), the usual ``2.5 n log2 n`` each."""
+    return int(2.5 * math.prod(real_shape) * math.log2(real_shape[-1]))
+
+
+def _rfft_flops(input_shape, *args, **kwargs) -> int:
+    """``aten._fft_r2c``: real input, the STFT (:mod:`~asteroid_avspeech.models.spectral`)."""
+    return _real_fft_flops(input_shape)
+
+
+def _irfft_flops(*args, out_shape, **kwargs) -> int:
+    """``aten._fft_c2r``: real output, the iSTFT."""
+    return _real_fft_flops(out_shape)
+
+
+#: FLOP rules for ops ``FlopCounterMode`` has none for (the CPU LSTM is one fused oneDNN op; FFTs).
 _EXTRA_FLOP_RULES = {
     torch.ops.aten.mkldnn_rnn_layer: _rnn_layer_flops,
     torch.ops.aten.mkldnn_rnn_layer_backward: _rnn_layer_backward_flops,
+    torch.ops.aten._fft_r2c: _rfft_flops,
+    torch.ops.aten._fft_c2r: _irfft_flops,
 }
 
 
@@ -352,6 +369,64 @@ def training_step_layouts(preset: str, batch: int, seconds: float, device: str =
     default, fast = statistics.median(times[False]), statistics.median(times[True])
     return {"preset": preset, "batch": batch, "seconds": seconds, "rounds": rounds, "steps": steps,
             "default_step_s": default, "channels_last_step_s": fast, "speedup": default / fast}
+
+
+def stft_speed(stft: Sequence[int], batch: int, seconds: float, n_src: int = 2, rounds: int = 7, steps: int = 5,
+               seed: int = 0) -> Dict[str, Any]:
+    """The model's STFT work in a training step, asteroid-filterbanks' convolutions against our FFTs.
+
+    One step: the STFT of ``batch`` mixtures, ``n_src`` masked copies of each back through the iSTFT, and
+    the backward pass to the masks. ``Encoder`` / ``Decoder(STFTFB)`` (1-D convolutions with the DFT
+    filters) and :class:`~asteroid_avspeech.models.spectral.STFT` (the same transform with ``rfft`` /
+    ``irfft``) take ``rounds`` alternating turns of ``steps`` steps after a warm-up turn; each one's step time
+    is the median of its turns (see :func:`training_step_layouts`).
+
+    Returns:
+        ``filterbank_step_s``, ``fft_step_s``, their ratio ``speedup`` and ``max_abs_diff`` of the waveforms.
+    """
+    from asteroid_filterbanks import STFTFB, Decoder, Encoder
+    from scipy.signal import get_window
+
+    from .models.spectral import STFT, synthesis_window
+
+    n_filters, kernel_size, stride = stft
+    ours = STFT(n_filters, kernel_size, stride)
+    analysis = get_window("hann", kernel_size)
+    encoder = Encoder(STFTFB(n_filters, kernel_size, stride, window=analysis))
+    decoder = Decoder(STFTFB(n_filters, kernel_size, stride, window=synthesis_window(analysis, stride)))
+    gen = torch.Generator().manual_seed(seed)
+    time_ = int(round(seconds * 16000))
+    wav = 0.1 * torch.randn(batch, time_, generator=gen)
+    masks = torch.randn(batch * n_src, 2, ours.n_frames(time_), ours.n_freqs, generator=gen)
+    right = (ours.n_frames(time_) - 1) * stride + kernel_size - time_ - ours.left_pad
+
+    def filterbank_step():
+        spec = encoder(torch.nn.functional.pad(wav[:, None], (ours.left_pad, right)))  # (batch, 2 * freq, frames)
+        mask = masks.transpose(-1, -2).reshape(batch * n_src, -1, spec.shape[-1]).requires_grad_(True)
+        out = decoder(mask * spec.repeat_interleave(n_src, 0)).reshape(batch * n_src, -1)
+        out = out[:, ours.left_pad : ours.left_pad + time_]
+        out.square().mean().backward()
+        return out
+
+    def fft_step():
+        mask = masks.clone().requires_grad_(True)
+        out = ours.inverse(mask * ours(wav).repeat_interleave(n_src, 0), time_)
+        out.square().mean().backward()
+        return out
+
+    diff = (filterbank_step() - fft_step()).abs().max().item()
+    times: Dict[str, List[float]] = {"filterbank": [], "fft": []}
+    for turn in range(rounds + 1):
+        for name, step in (("filterbank", filterbank_step), ("fft", fft_step)):
+            start = time.perf_counter()
+            for _ in range(steps):
+                step()
+            if turn:  # turn 0 warms up
+                times[name].append((time.perf_counter() - start) / steps)
+    filterbank, fft = statistics.median(times["filterbank"]), statistics.median(times["fft"])
+    return {"stft": list(stft), "batch": batch, "seconds": seconds, "n_src": n_src, "rounds": rounds,
+            "steps": steps, "filterbank_step_s": filterbank, "fft_step_s": fft, "speedup": filterbank / fft,
+            "max_abs_diff": diff}
 
 
 # ---------------------------------------------------------------------------- fast inference
@@ -642,6 +717,8 @@ def run_benchmark(device: str = "cpu", quick: bool = False, presets: Sequence[st
     results["train_layouts"] = training_step_layouts("small", batch_size, segment, device,
                                                      rounds=1 if quick else 7, steps=1 if quick else 5,
                                                      model_args=model_args)
+    log.info("STFT, iSTFT and backward: asteroid-filterbanks' convolutions against FFTs")
+    results["stft"] = stft_speed(stft, batch_size, segment, rounds=1 if quick else 7, steps=1 if quick else 5)
 
     with tempfile.TemporaryDirectory() if workdir is None else nullcontext(workdir) as tmp:
         log.info("stage 0 and stage 2")
@@ -729,6 +806,14 @@ def to_markdown(results: Dict[str, Any]) -> str:
                      f"{t['channels_last_step_s']:.3f}", f"{t['speedup']:.2f}x"]]),
             "", f"Median of {t['rounds']} alternating turns of {t['steps']} steps in one process "
             "(training stores the audio stream channels-last).", ""]
+    f = results["stft"]
+    out += [_table(["STFT + iSTFT + backward", "asteroid-filterbanks convs (s)", "FFTs (s)", "speed-up",
+                    "max difference"],
+                   [[f"{'/'.join(map(str, f['stft']))}, batch {f['batch']} x {f['n_src']} sources, {f['seconds']:g} s",
+                     f"{f['filterbank_step_s'] * 1e3:.1f} ms", f"{f['fft_step_s'] * 1e3:.1f} ms", f"{f['speedup']:.2f}x",
+                     f"{f['max_abs_diff']:.1e}"]]),
+            "", f"Median of {f['rounds']} alternating turns of {f['steps']} steps in one process (the model computes "
+            "the filterbank's transform with FFTs).", ""]
     out.append(_table(
         ["preset", "inference variant", "s audio/s", "speed-up", "GFLOP/s (x matmul)", "SI-SDR vs plain (dB)"],
         [[r["preset"], r["variant"] + (f" (compile {r['compile_s']:.0f} s)" if "compile_s" in r else ""),

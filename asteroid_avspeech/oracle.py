@@ -84,7 +84,7 @@ def oracle_rows(dataset, kinds: Sequence[str], stft: STFT,
     if unknown:
         raise ValueError(f"Unknown oracle mask(s) {sorted(unknown)}; valid: {', '.join(ORACLE_MASKS)}.")
     rows: Dict[str, List[Dict[str, float]]] = {kind: [] for kind in kinds}
-    sample_rate = int(stft.encoder.filterbank.sample_rate)
+    sample_rate = int(stft.sample_rate)
     for idx in tqdm(range(len(dataset)), desc="Oracle masks", unit="mix"):
         mixture, sources = dataset[idx][:2]
         mixture, sources = torch.as_tensor(np.asarray(mixture)), torch.as_tensor(np.asarray(sources))

@@ -60,8 +60,12 @@ def _positive(*values):
 
 def test_quick_json_structure(quick_run):
     results, _ = quick_run
-    assert {"machine", "config", "matmul_gflops", "model", "train_layouts", "inference", "data_prep",
+    assert {"machine", "config", "matmul_gflops", "model", "train_layouts", "stft", "inference", "data_prep",
             "inference_rtf"} <= set(results)
+    stft = results["stft"]
+    assert stft["stft"] == results["config"]["stft"] and _positive(stft["filterbank_step_s"], stft["fft_step_s"])
+    assert stft["speedup"] == pytest.approx(stft["filterbank_step_s"] / stft["fft_step_s"])
+    assert stft["max_abs_diff"] < 1e-4  # the same transform
     layouts = results["train_layouts"]
     assert layouts["preset"] == "small" and layouts["batch"] == results["config"]["batch_size"]
     assert _positive(layouts["default_step_s"], layouts["channels_last_step_s"])
@@ -111,7 +115,7 @@ def test_quick_json_structure(quick_run):
 def test_quick_markdown_tables(quick_run):
     _, stdout = quick_run
     assert "Machine:" in stdout and "GFLOP/s fp32" in stdout and " fusion, audio bottleneck " in stdout
-    for header in ("| preset | params (M) |", "| training step (fwd + bwd + Adam) |",
+    for header in ("| preset | params (M) |", "| training step (fwd + bwd + Adam) |", "| STFT + iSTFT + backward |",
                    "| preset | inference variant |", "| data preparation |",
                    "| video -> tracks |"):
         assert header in stdout
@@ -130,6 +134,16 @@ def test_macs_count_the_lstm():
     assert macs["forward"] == pytest.approx(sum(macs["by_module"].values()))
     assert 1.5 * macs["forward"] < macs["forward_backward"] < 3.5 * macs["forward"]  # backward counted
     assert not model.training and all(p.grad is None for p in model.parameters())
+
+
+def test_macs_count_the_ffts():
+    """The STFT (a child module) and the iSTFT of every output (``other``): ``2.5 n log2 n`` FLOPs per frame."""
+    model, _, _ = _tiny_model()
+    macs = count_macs(model, 1.0)
+    n_fft = model.stft.n_filters
+    per_transform = model.stft.n_frames(int(model.sample_rate)) * 2.5 * n_fft * math.log2(n_fft) / 2
+    assert macs["by_module"]["stft"] == pytest.approx(per_transform, rel=1e-3)
+    assert macs["by_module"]["other"] == pytest.approx(model.n_src * per_transform, rel=1e-3)
 
 
 @pytest.mark.parametrize("precision, channels_last, min_db", [pytest.param("bf16", True, 30.0, marks=requires_bf16),

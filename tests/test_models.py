@@ -4,11 +4,13 @@ import pytest
 import torch
 from asteroid.dsp.overlap_add import LambdaOverlapAdd
 from asteroid.models import BaseModel
+from asteroid_filterbanks import STFTFB, Decoder, Encoder
+from scipy.signal import get_window
 
 from asteroid_avspeech.losses import CompressedSpectrogramMSE
 from asteroid_avspeech.models import PRESETS, LookingToListen, VisualEncoder, load_model
 from asteroid_avspeech.models.looking_to_listen import scale_to_mixture
-from asteroid_avspeech.models.spectral import STFT, power_compress, power_decompress
+from asteroid_avspeech.models.spectral import STFT, overlap_add, power_compress, power_decompress, synthesis_window
 
 SR, FPS = 16000, 25
 TINY = dict(
@@ -97,6 +99,58 @@ def test_stft_round_trip(time):
     assert (stft.inverse(spec, time) - wav).abs().max() < 1e-4
     back = stft.inverse(power_decompress(power_compress(spec)), time)
     assert (back - wav).abs().max() < 1e-4
+
+
+@pytest.mark.parametrize("sizes", [(512, 400, 160), (768, 768, 256), (512, 512, 256)])
+def test_stft_is_asteroid_filterbanks_stftfb(sizes):
+    """The FFT STFT computes ``Encoder(STFTFB)`` / ``Decoder(STFTFB)``: spectra, waveforms and gradients."""
+    n_filters, kernel, hop = sizes
+    stft = STFT(*sizes, sample_rate=SR)
+    analysis = get_window("hann", kernel)
+    encoder = Encoder(STFTFB(n_filters, kernel, hop, window=analysis, sample_rate=SR))
+    decoder = Decoder(STFTFB(n_filters, kernel, hop, window=synthesis_window(analysis, hop), sample_rate=SR))
+    time = SR // 2 + 37
+    wav = torch.randn(3, time)
+    frames = stft.n_frames(time)
+    right = (frames - 1) * hop + kernel - time - stft.left_pad
+    expected = encoder(torch.nn.functional.pad(wav[:, None], (stft.left_pad, right)))
+    expected = expected.reshape(3, 2, stft.n_freqs, frames).transpose(-1, -2)
+    torch.testing.assert_close(stft(wav), expected, rtol=1e-5, atol=1e-5)
+    spec = torch.randn(3, 2, frames, stft.n_freqs, requires_grad=True)
+    ref_spec = spec.detach().clone().requires_grad_(True)
+    out = stft.inverse(spec, time)
+    ref = decoder(ref_spec.transpose(-1, -2).reshape(3, -1, frames)).reshape(3, -1)[:, stft.left_pad:][:, :time]
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+    grad = torch.randn_like(out)
+    out.backward(grad)
+    ref.backward(grad)
+    torch.testing.assert_close(spec.grad, ref_spec.grad, rtol=1e-5, atol=1e-5)
+
+
+def test_stft_sizes_checked_and_overlap_add_is_fold():
+    with pytest.raises(ValueError, match="even and at least the window"):
+        STFT(511, 400, 160)
+    with pytest.raises(ValueError, match="even and at least the window"):
+        STFT(256, 400, 160)
+    frames = torch.randn(2, 7, 400)
+    fold = torch.nn.functional.fold(frames.transpose(1, 2), (1, 6 * 160 + 400), (1, 400), stride=(1, 160))
+    torch.testing.assert_close(overlap_add(frames, 160), fold.reshape(2, -1))
+
+
+def test_package_with_the_filterbank_stft_loads(tmp_path):
+    """Packages saved before the FFT STFT also hold asteroid-filterbanks' DFT filters; they load, same outputs."""
+    torch.manual_seed(0)
+    model = LookingToListen(n_src=2, **TINY).eval()
+    package = model.serialize()
+    analysis = get_window("hann", 400)
+    for name, window in (("encoder", analysis), ("decoder", synthesis_window(analysis, 160))):
+        filterbank = Encoder(STFTFB(512, 400, 160, window=window, sample_rate=SR))
+        package["state_dict"].update({f"stft.{name}.{key}": value for key, value in filterbank.state_dict().items()})
+    assert "stft.decoder.filterbank._filters" in package["state_dict"]
+    path = tmp_path / "filterbank_stft.pth"
+    torch.save(package, path)
+    wav, lips = torch.randn(1, SR), _lips(1, 2, 1.0)
+    assert torch.equal(load_model(path).forward_wav(wav, lips), model.forward_wav(wav, lips))
 
 
 def test_stft_stays_float32_under_autocast():

@@ -8,7 +8,6 @@ import functools
 
 import numpy as np
 import torch
-from asteroid_filterbanks import Decoder, Encoder, STFTFB
 from scipy.signal import get_window
 from torch import nn
 
@@ -55,7 +54,13 @@ def float32(method):
 
 
 class STFT(nn.Module):
-    """Analysis/synthesis pair (asteroid-filterbanks ``STFTFB``) with exact reconstruction.
+    """Analysis/synthesis pair with exact reconstruction: asteroid-filterbanks' ``STFTFB``, computed with FFTs.
+
+    The transform is ``Encoder(STFTFB)`` / ``Decoder(STFTFB)`` of asteroid-filterbanks (same scale, DC and
+    Nyquist weights, frame alignment; the tests check both against it), but computed as ``rfft`` /
+    ``irfft`` of windowed frames and an overlap-add instead of 1-D convolutions with ``n_freqs``
+    windowed cosines and sines: 3x less time for the STFT, the iSTFT and its backward pass with the default
+    768/768/256 sizes, 1.12x the training steps in a fixed time (README, Performance).
 
     The waveform is zero-padded by ``kernel_size - stride`` samples on the left and up to a
     whole frame on the right, so every input sample is covered by all of its overlapping
@@ -64,7 +69,7 @@ class STFT(nn.Module):
     ``(time + kernel_size - stride - 1) // stride + 1``.
 
     Args:
-        n_filters: FFT size; gives ``n_filters // 2 + 1`` frequency bins.
+        n_filters: FFT size (even, at least ``kernel_size``); gives ``n_filters // 2 + 1`` frequency bins.
         kernel_size: window length in samples.
         stride: hop size in samples.
         sample_rate: sample rate of the waveforms.
@@ -80,16 +85,24 @@ class STFT(nn.Module):
         window: str = "hann",
     ):
         super().__init__()
+        if n_filters % 2 or n_filters < kernel_size:
+            raise ValueError(f"The FFT size must be even and at least the window ({kernel_size}); got {n_filters}.")
         analysis = get_window(window, kernel_size).astype(np.float64)
         synthesis = synthesis_window(analysis, stride)
-        self.encoder = Encoder(
-            STFTFB(n_filters, kernel_size, stride, window=analysis, sample_rate=sample_rate)
-        )
-        self.decoder = Decoder(
-            STFTFB(n_filters, kernel_size, stride, window=synthesis, sample_rate=sample_rate)
-        )
+        scale = 0.5 * np.sqrt(kernel_size * n_filters / stride)  # STFTFB's normalisation of its DFT filters
+        # the windowed samples sit in the middle of each FFT frame (STFTFB's "centered part")
+        self.fft_offset = (n_filters - kernel_size) // 2
+        self.register_buffer("analysis", torch.from_numpy(analysis / scale).float(), persistent=False)
+        self.register_buffer("synthesis", torch.from_numpy(synthesis * n_filters / (2 * scale)).float(),
+                             persistent=False)
+        # STFTFB divides its DC and Nyquist filters by sqrt(2)
+        edges = torch.ones(n_filters // 2 + 1)
+        edges[[0, -1]] = 2 ** -0.5
+        self.register_buffer("edge_weights", edges, persistent=False)
+        self.n_filters = n_filters
         self.kernel_size = kernel_size
         self.stride = stride
+        self.sample_rate = float(sample_rate)
         self.n_freqs = n_filters // 2 + 1
 
     @property
@@ -110,18 +123,41 @@ class STFT(nn.Module):
         """Waveforms ``(batch, time)`` -> spectrograms ``(batch, 2, frames, freq)``."""
         time = wav.shape[-1]
         total = (self.n_frames(time) - 1) * self.stride + self.kernel_size
-        padded = nn.functional.pad(wav.unsqueeze(1), (self.left_pad, total - time - self.left_pad))
-        spec = self.encoder(padded)  # (batch, 2 * freq, frames), real parts first
-        spec = spec.reshape(wav.shape[0], 2, self.n_freqs, -1)
-        return spec.transpose(-1, -2)
+        padded = nn.functional.pad(wav, (self.left_pad, total - time - self.left_pad))
+        frames = padded.unfold(-1, self.kernel_size, self.stride) * self.analysis  # (batch, frames, kernel)
+        offset = self.fft_offset
+        frames = nn.functional.pad(frames, (offset, self.n_filters - self.kernel_size - offset))
+        spec = torch.fft.rfft(frames) * self.edge_weights  # (batch, frames, freq), complex
+        return torch.view_as_real(spec).permute(0, 3, 1, 2)
 
     @float32
     def inverse(self, spec: torch.Tensor, length: int) -> torch.Tensor:
         """Spectrograms ``(batch, 2, frames, freq)`` -> waveforms ``(batch, length)``."""
-        batch, _, frames, freqs = spec.shape
-        flat = spec.transpose(-1, -2).reshape(batch, 2 * freqs, frames)
-        wav = self.decoder(flat).reshape(batch, -1)
-        return wav[:, self.left_pad : self.left_pad + length]
+        # irfft weighs the DC and Nyquist bins half as much as the others, STFTFB 1/sqrt(2) times as much
+        spec = (spec / self.edge_weights).permute(0, 2, 3, 1).contiguous()  # (batch, frames, freq, 2)
+        frames = torch.fft.irfft(torch.view_as_complex(spec), n=self.n_filters)  # (batch, frames, n_filters)
+        frames = frames[..., self.fft_offset : self.fft_offset + self.kernel_size] * self.synthesis
+        return overlap_add(frames, self.stride)[:, self.left_pad : self.left_pad + length]
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        """Packages saved before the FFT version hold the DFT filters of asteroid-filterbanks' ``Encoder`` and
+        ``Decoder`` (``encoder.*`` / ``decoder.*``): fixed functions of the sizes, not weights; they are dropped."""
+        for key in [key for key in state_dict if key.startswith((prefix + "encoder.", prefix + "decoder."))]:
+            del state_dict[key]
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
+def overlap_add(frames: torch.Tensor, hop: int) -> torch.Tensor:
+    """Overlap-add ``(batch, n_frames, frame_len)`` frames ``hop`` samples apart -> ``(batch, (n_frames - 1) * hop
+    + frame_len)``: a sum of ``ceil(frame_len / hop)`` shifted copies (2.5x faster than ``nn.functional.fold`` here)."""
+    batch, n_frames, frame_len = frames.shape
+    shifts = -(-frame_len // hop)
+    chunks = nn.functional.pad(frames, (0, shifts * hop - frame_len)).reshape(batch, n_frames, shifts, hop)
+    wav = sum(
+        nn.functional.pad(chunks[:, :, shift].reshape(batch, n_frames * hop), (shift * hop, (shifts - 1 - shift) * hop))
+        for shift in range(shifts)
+    )
+    return wav[:, : (n_frames - 1) * hop + frame_len]
 
 
 def _magnitude(spec: torch.Tensor, eps: float) -> torch.Tensor:
