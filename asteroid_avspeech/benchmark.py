@@ -13,6 +13,8 @@ Every function returns plain dicts (JSON-ready); :func:`run_benchmark` runs them
   limit the model runs).
 - Training layout: full training steps (with Adam) of the ``small`` preset, default layout against
   channels-last, alternating in one process (:func:`training_step_layouts`).
+- STFT: the model's STFT, iSTFT and backward pass computed with FFTs against asteroid-filterbanks'
+  convolutions with the same filters (:func:`stft_speed`).
 - Memory: each model configuration runs in a fresh (spawned) process. On CPU its peak is the
   growth of ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` (the process' resident high-water
   mark) over the pass, beyond the model and inputs; on CUDA ``torch.cuda.max_memory_allocated``
@@ -27,6 +29,7 @@ Every function returns plain dicts (JSON-ready); :func:`run_benchmark` runs them
 Timings are wall-clock seconds, the best of a few runs (on a shared machine the best run is the
 one least disturbed by other processes).
 """
+import functools
 import itertools
 import json
 import logging
@@ -333,6 +336,25 @@ def model_table(presets: Sequence[str], batches: Sequence[int], seconds: float, 
     return rows
 
 
+def alternating_step_times(steps_by_name: Dict[Any, Callable[[], Any]], rounds: int, steps: int,
+                           device: str = "cpu") -> Dict[Any, float]:
+    """Seconds per call of each function, timed against each other: after one warm-up turn, ``rounds`` turns in
+    which each function in turn runs ``steps`` times; each one's time is the median of its turns. Alternating in one
+    process keeps all under the same machine load, which best-of-N runs in separate processes on a shared machine
+    do not."""
+    times: Dict[Any, List[float]] = {name: [] for name in steps_by_name}
+    for turn in range(rounds + 1):
+        for name, step in steps_by_name.items():
+            _sync(device)
+            start = time.perf_counter()
+            for _ in range(steps):
+                step()
+            _sync(device)
+            if turn:  # turn 0 warms up
+                times[name].append((time.perf_counter() - start) / steps)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
 def training_step_layouts(preset: str, batch: int, seconds: float, device: str = "cpu", rounds: int = 7,
                           steps: int = 5, seed: int = 0,
                           model_args: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
@@ -340,9 +362,7 @@ def training_step_layouts(preset: str, batch: int, seconds: float, device: str =
     layout and channels-last, timed against each other in this process.
 
     Both models (the same weights) take ``rounds`` alternating turns of ``steps`` steps each, after
-    one warm-up turn; each layout's step time is the median of its turns. Alternating in one process
-    keeps both under the same machine load, which best-of-N runs in separate processes on a shared
-    machine do not.
+    one warm-up turn (:func:`alternating_step_times`).
 
     Returns:
         ``default_step_s``, ``channels_last_step_s`` (seconds per step) and their ratio ``speedup``.
@@ -354,19 +374,15 @@ def training_step_layouts(preset: str, batch: int, seconds: float, device: str =
         model.audio_stream.set_channels_last(channels_last)
         models[channels_last] = (model, torch.optim.Adam(model.parameters(), lr=1e-3))
     wav, visual = random_inputs(models[False][0], batch, seconds, device, seed)
-    times: Dict[bool, List[float]] = {False: [], True: []}
-    for turn in range(rounds + 1):
-        for channels_last, (model, optimizer) in models.items():
-            _sync(device)
-            start = time.perf_counter()
-            for _ in range(steps):
-                model(wav, visual).square().mean().backward()
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
-            _sync(device)
-            if turn:  # turn 0 warms up
-                times[channels_last].append((time.perf_counter() - start) / steps)
-    default, fast = statistics.median(times[False]), statistics.median(times[True])
+
+    def train_step(model, optimizer):
+        model(wav, visual).square().mean().backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    step_s = alternating_step_times({layout: functools.partial(train_step, *pair) for layout, pair in models.items()},
+                                    rounds, steps, device)
+    default, fast = step_s[False], step_s[True]
     return {"preset": preset, "batch": batch, "seconds": seconds, "rounds": rounds, "steps": steps,
             "default_step_s": default, "channels_last_step_s": fast, "speedup": default / fast}
 
@@ -379,7 +395,7 @@ def stft_speed(stft: Sequence[int], batch: int, seconds: float, n_src: int = 2, 
     the backward pass to the masks. ``Encoder`` / ``Decoder(STFTFB)`` (1-D convolutions with the DFT
     filters) and :class:`~asteroid_avspeech.models.spectral.STFT` (the same transform with ``rfft`` /
     ``irfft``) take ``rounds`` alternating turns of ``steps`` steps after a warm-up turn; each one's step time
-    is the median of its turns (see :func:`training_step_layouts`).
+    is the median of its turns (:func:`alternating_step_times`).
 
     Returns:
         ``filterbank_step_s``, ``fft_step_s``, their ratio ``speedup`` and ``max_abs_diff`` of the waveforms.
@@ -395,7 +411,7 @@ def stft_speed(stft: Sequence[int], batch: int, seconds: float, n_src: int = 2, 
     encoder = Encoder(STFTFB(n_filters, kernel_size, stride, window=analysis))
     decoder = Decoder(STFTFB(n_filters, kernel_size, stride, window=synthesis_window(analysis, stride)))
     gen = torch.Generator().manual_seed(seed)
-    time_ = int(round(seconds * 16000))
+    time_ = int(round(seconds * ours.sample_rate))
     wav = 0.1 * torch.randn(batch, time_, generator=gen)
     masks = torch.randn(batch * n_src, 2, ours.n_frames(time_), ours.n_freqs, generator=gen)
     right = (ours.n_frames(time_) - 1) * stride + kernel_size - time_ - ours.left_pad
@@ -415,15 +431,8 @@ def stft_speed(stft: Sequence[int], batch: int, seconds: float, n_src: int = 2, 
         return out
 
     diff = (filterbank_step() - fft_step()).abs().max().item()
-    times: Dict[str, List[float]] = {"filterbank": [], "fft": []}
-    for turn in range(rounds + 1):
-        for name, step in (("filterbank", filterbank_step), ("fft", fft_step)):
-            start = time.perf_counter()
-            for _ in range(steps):
-                step()
-            if turn:  # turn 0 warms up
-                times[name].append((time.perf_counter() - start) / steps)
-    filterbank, fft = statistics.median(times["filterbank"]), statistics.median(times["fft"])
+    step_s = alternating_step_times({"filterbank": filterbank_step, "fft": fft_step}, rounds, steps)
+    filterbank, fft = step_s["filterbank"], step_s["fft"]
     return {"stft": list(stft), "batch": batch, "seconds": seconds, "n_src": n_src, "rounds": rounds,
             "steps": steps, "filterbank_step_s": filterbank, "fft_step_s": fft, "speedup": filterbank / fft,
             "max_abs_diff": diff}
