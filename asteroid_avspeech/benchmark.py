@@ -671,7 +671,8 @@ def precision_delta(model: LookingToListen, dataset, precision: str = "bf16", n_
 def run_benchmark(device: str = "cpu", quick: bool = False, presets: Sequence[str] = ("small", "paper"),
                   batch_size: int = 4, segment: float = 2.0, clip_seconds: float = 3.0,
                   detect_every: int = 10, lip_size: int = LIP_SIZE, fusion: str = "joint",
-                  audio_bottleneck: int = 0, stft: Sequence[int] = PAPER_STFT, repeats: Optional[int] = None,
+                  audio_bottleneck: int = 0, stft: Sequence[int] = PAPER_STFT, mask_domain: str = "compressed",
+                  audio_only_head: bool = False, repeats: Optional[int] = None,
                   threads: Optional[int] = None, with_compile: bool = False,
                   workdir: Optional[Path] = None) -> Dict[str, Any]:
     """Everything, in one run: machine, matmul rate, model table, fast inference, data prep, RTF.
@@ -689,6 +690,9 @@ def run_benchmark(device: str = "cpu", quick: bool = False, presets: Sequence[st
         fusion: the models' fusion (conf.yml ``model.fusion``; ``"joint"``: the paper's).
         audio_bottleneck: the models' audio bottleneck (conf.yml ``model.audio_bottleneck``; 0: the paper's none).
         stft: the models' ``[n_filters, window, hop]`` (conf.yml ``model.stft``; default the paper's).
+        mask_domain: the models' mask domain (conf.yml ``model.mask_domain``; ``"compressed"``: the paper's).
+        audio_only_head: the models' audio-only head (conf.yml ``model.audio_only_head``; its parameters count,
+            it runs only for items without faces).
         repeats: timed runs per measurement (default 3, quick 1).
         threads: torch CPU threads (default: torch's choice; quick: 1).
         with_compile: also time ``torch.compile`` in the fast-inference table.
@@ -708,10 +712,12 @@ def run_benchmark(device: str = "cpu", quick: bool = False, presets: Sequence[st
                                               segment=segment, clip_seconds=clip_seconds,
                                               detect_every=detect_every, lip_size=lip_size, fusion=fusion,
                                               audio_bottleneck=audio_bottleneck, stft=list(stft),
+                                              mask_domain=mask_domain, audio_only_head=audio_only_head,
                                               repeats=repeats)}
     n_filters, kernel_size, stride = stft
     model_args = dict(lip_size=lip_size, fusion=fusion, audio_bottleneck=audio_bottleneck,
-                      n_filters=n_filters, kernel_size=kernel_size, stride=stride)
+                      n_filters=n_filters, kernel_size=kernel_size, stride=stride, mask_domain=mask_domain,
+                      audio_only_head=audio_only_head)
     matmul_size = 1024 if quick else 4096
     # bf16 only where the model runs in it: an AVX2 CPU emulates a bf16 product (25x slower than fp32 here)
     runs_bf16 = device != "cpu" or cpu_runs_bf16()
@@ -807,7 +813,8 @@ def to_markdown(results: Dict[str, Any]) -> str:
           f"{r['forward_peak_mb']:.0f}", f"{r['train_peak_mb']:.0f}"] for r in results["model"]]))
     cfg = results["config"]
     out += ["", f"Model rows: {seg:g} s items, {cfg['lip_size']} px lip crops, {cfg['fusion']} fusion, "
-            f"audio bottleneck {cfg['audio_bottleneck'] or 'none'}, STFT {'/'.join(map(str, cfg['stft']))}, random "
+            f"audio bottleneck {cfg['audio_bottleneck'] or 'none'}, STFT {'/'.join(map(str, cfg['stft']))}, "
+            f"{cfg['mask_domain']} masks, {'an' if cfg['audio_only_head'] else 'no'} audio-only head, random "
             "weights; fwd+bwd = one training step without the optimizer; peak MB beyond the model and inputs.", ""]
     t = results["train_layouts"]
     out += [_table(["training step (fwd + bwd + Adam)", "default layout (s)", "channels-last (s)", "speed-up"],

@@ -22,7 +22,7 @@ import yaml
 from asteroid_avspeech.benchmark import precision_delta, run_benchmark, to_markdown
 from asteroid_avspeech.config import ConfigError, load_conf, stft_sizes
 from asteroid_avspeech.io_utils import atomic_path
-from asteroid_avspeech.models.looking_to_listen import FUSIONS
+from asteroid_avspeech.models.looking_to_listen import FUSIONS, MASK_DOMAINS
 
 #: Options whose default is the recipe's setting: option -> (conf section, key).
 _CONF_DEFAULTS = {
@@ -33,6 +33,8 @@ _CONF_DEFAULTS = {
     "fusion": ("model", "fusion"),
     "audio_bottleneck": ("model", "audio_bottleneck"),
     "stft": ("model", "stft"),
+    "mask_domain": ("model", "mask_domain"),
+    "audio_only_head": ("model", "audio_only_head"),
 }
 
 
@@ -44,7 +46,7 @@ def main() -> None:
     parser.add_argument("--presets", default="small,paper", help="comma-separated model presets")
     parser.add_argument("--conf", type=Path, default=Path("conf.yml"),
                         help="recipe conf: defaults of --batch-size, --segment, --detect-every, --lip-size, --fusion, "
-                             "--audio-bottleneck, --stft")
+                             "--audio-bottleneck, --stft, --mask-domain, --audio-only-head")
     parser.add_argument("--batch-size", type=int, help="training batch size to measure besides batch 1 (conf: batch_size)")
     parser.add_argument("--segment", type=float, help="seconds per item (conf: segment)")
     parser.add_argument("--clip-seconds", type=float, default=3.0, help="clip length for data prep and inference")
@@ -55,6 +57,9 @@ def main() -> None:
                         help="audio bottleneck of every model measured, 0: none (conf: audio_bottleneck)")
     parser.add_argument("--stft", type=yaml.safe_load, metavar="[N_FFT, WINDOW, HOP]",
                         help='STFT of every model measured, as in the conf: "[512, 400, 160]" (the paper\'s; conf: stft)')
+    parser.add_argument("--mask-domain", choices=MASK_DOMAINS, help="mask domain of every model measured (conf: mask_domain)")
+    parser.add_argument("--audio-only-head", type=yaml.safe_load, choices=(True, False), metavar="true|false",
+                        help="audio-only head of every model measured (conf: audio_only_head)")
     parser.add_argument("--repeats", type=int, help="timed runs per measurement (default 3, --quick 1)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile (paper preset)")
@@ -88,6 +93,7 @@ def main() -> None:
                                 segment=args.segment, clip_seconds=args.clip_seconds,
                                 detect_every=args.detect_every, lip_size=args.lip_size, fusion=args.fusion,
                                 audio_bottleneck=args.audio_bottleneck, stft=args.stft,
+                                mask_domain=args.mask_domain, audio_only_head=args.audio_only_head,
                                 repeats=args.repeats,
                                 threads=args.threads, with_compile=args.compile)
         print(to_markdown(results))

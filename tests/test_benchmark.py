@@ -78,6 +78,8 @@ def test_quick_json_structure(quick_run):
     assert results["config"]["audio_bottleneck"] == recipe["model"]["audio_bottleneck"]
     assert results["config"]["lip_size"] == recipe["visual"]["lip_size"]
     assert results["config"]["stft"] == recipe["model"]["stft"]
+    assert results["config"]["mask_domain"] == recipe["model"]["mask_domain"]
+    assert results["config"]["audio_only_head"] == recipe["model"]["audio_only_head"]
     n_filters, kernel_size, stride = recipe["model"]["stft"]
     batch = results["config"]["batch_size"]
     rows = [(r["preset"], r["batch"], r["layout"]) for r in results["model"]]
@@ -90,9 +92,10 @@ def test_quick_json_structure(quick_run):
         assert row["forward_peak_mb"] >= 0 and row["train_peak_mb"] >= 0
         assert "blstm" in row["gmac_by_module"] and row["gmac_by_module"]["blstm"] > 0
     paper = next(r for r in results["model"] if r["preset"] == "paper")
-    # the paper's sizes with the recipe's fusion, audio bottleneck and STFT (the published network: test_models)
+    # the paper's sizes with the recipe's fusion, audio bottleneck, STFT and heads (the published network: test_models)
     measured = LookingToListen(n_src=2, preset="paper", fusion=recipe["model"]["fusion"],
                                audio_bottleneck=recipe["model"]["audio_bottleneck"],
+                               audio_only_head=recipe["model"]["audio_only_head"],
                                n_filters=n_filters, kernel_size=kernel_size, stride=stride)
     assert paper["params_m"] == pytest.approx(sum(p.numel() for p in measured.parameters()) / 1e6)
     # the 96-channel audio stream dominates: 70-90 GMAC/s at the paper's 100 frames/s of 257 bins
