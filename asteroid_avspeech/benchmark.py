@@ -670,9 +670,7 @@ def precision_delta(model: LookingToListen, dataset, precision: str = "bf16", n_
 # ---------------------------------------------------------------------------- the whole run
 def run_benchmark(device: str = "cpu", quick: bool = False, presets: Sequence[str] = ("small", "paper"),
                   batch_size: int = 4, segment: float = 2.0, clip_seconds: float = 3.0,
-                  detect_every: int = 10, lip_size: int = LIP_SIZE, fusion: str = "joint",
-                  audio_bottleneck: int = 0, stft: Sequence[int] = PAPER_STFT, mask_domain: str = "compressed",
-                  audio_only_head: bool = False, repeats: Optional[int] = None,
+                  detect_every: int = 10, model_args: Optional[Dict[str, Any]] = None, repeats: Optional[int] = None,
                   threads: Optional[int] = None, with_compile: bool = False,
                   workdir: Optional[Path] = None) -> Dict[str, Any]:
     """Everything, in one run: machine, matmul rate, model table, fast inference, data prep, RTF.
@@ -686,13 +684,11 @@ def run_benchmark(device: str = "cpu", quick: bool = False, presets: Sequence[st
         segment: audio seconds per item of the model rows (conf.yml ``training.segment``).
         clip_seconds: clip length for stage 0/2, fast inference and the RTF.
         detect_every: stage-2 keyframe interval (conf.yml ``visual.detect_every``).
-        lip_size: lip crop side (conf.yml ``visual.lip_size``) of stage 2 and of every model measured.
-        fusion: the models' fusion (conf.yml ``model.fusion``; ``"joint"``: the paper's).
-        audio_bottleneck: the models' audio bottleneck (conf.yml ``model.audio_bottleneck``; 0: the paper's none).
-        stft: the models' ``[n_filters, window, hop]`` (conf.yml ``model.stft``; default the paper's).
-        mask_domain: the models' mask domain (conf.yml ``model.mask_domain``; ``"compressed"``: the paper's).
-        audio_only_head: the models' audio-only head (conf.yml ``model.audio_only_head``; its parameters count,
-            it runs only for items without faces).
+        model_args: :class:`LookingToListen` arguments of every model measured besides its preset
+            (``local/benchmark.py`` passes the recipe's ``lip_size``, ``fusion``, ``audio_bottleneck``,
+            ``n_filters`` / ``kernel_size`` / ``stride``, ``mask_domain`` and ``audio_only_head``); those left out
+            are the model's defaults (the paper's). Stage 2 crops lips of its ``lip_size``; the STFT row times
+            its STFT.
         repeats: timed runs per measurement (default 3, quick 1).
         threads: torch CPU threads (default: torch's choice; quick: 1).
         with_compile: also time ``torch.compile`` in the fast-inference table.
@@ -706,18 +702,15 @@ def run_benchmark(device: str = "cpu", quick: bool = False, presets: Sequence[st
     if threads:
         torch.set_num_threads(threads)
     repeats = repeats or (1 if quick else 3)
+    model_args = dict(model_args or {})
     max_seconds = 5.0 if quick else 120.0
     results: Dict[str, Any] = {"machine": machine_info(device),
                                "config": dict(quick=quick, presets=list(presets), batch_size=batch_size,
                                               segment=segment, clip_seconds=clip_seconds,
-                                              detect_every=detect_every, lip_size=lip_size, fusion=fusion,
-                                              audio_bottleneck=audio_bottleneck, stft=list(stft),
-                                              mask_domain=mask_domain, audio_only_head=audio_only_head,
+                                              detect_every=detect_every, model_args=model_args,
                                               repeats=repeats)}
-    n_filters, kernel_size, stride = stft
-    model_args = dict(lip_size=lip_size, fusion=fusion, audio_bottleneck=audio_bottleneck,
-                      n_filters=n_filters, kernel_size=kernel_size, stride=stride, mask_domain=mask_domain,
-                      audio_only_head=audio_only_head)
+    lip_size = model_args.get("lip_size", LIP_SIZE)
+    stft = [model_args.get(key, size) for key, size in zip(("n_filters", "kernel_size", "stride"), PAPER_STFT)]
     matmul_size = 1024 if quick else 4096
     # bf16 only where the model runs in it: an AVX2 CPU emulates a bf16 product (25x slower than fp32 here)
     runs_bf16 = device != "cpu" or cpu_runs_bf16()
@@ -811,11 +804,10 @@ def to_markdown(results: Dict[str, Any]) -> str:
           r["forward_audio_s_per_s"], f"{r['forward_gflops']:.0f} ({r['forward_matmul_ratio']:.2f})",
           r["train_audio_s_per_s"], f"{r['train_gflops']:.0f} ({r['train_matmul_ratio']:.2f})",
           f"{r['forward_peak_mb']:.0f}", f"{r['train_peak_mb']:.0f}"] for r in results["model"]]))
-    cfg = results["config"]
-    out += ["", f"Model rows: {seg:g} s items, {cfg['lip_size']} px lip crops, {cfg['fusion']} fusion, "
-            f"audio bottleneck {cfg['audio_bottleneck'] or 'none'}, STFT {'/'.join(map(str, cfg['stft']))}, "
-            f"{cfg['mask_domain']} masks, {'an' if cfg['audio_only_head'] else 'no'} audio-only head, random "
-            "weights; fwd+bwd = one training step without the optimizer; peak MB beyond the model and inputs.", ""]
+    model_args = ", ".join(f"{key}={value}" for key, value in results["config"]["model_args"].items())
+    out += ["", f"Model rows: {seg:g} s items, random weights, model arguments besides the preset: "
+            f"{model_args or 'the defaults (the paper)'}; fwd+bwd = one training step without the optimizer; "
+            "peak MB beyond the model and inputs.", ""]
     t = results["train_layouts"]
     out += [_table(["training step (fwd + bwd + Adam)", "default layout (s)", "channels-last (s)", "speed-up"],
                    [[f"{t['preset']}, batch {t['batch']}, {t['seconds']:g} s", f"{t['default_step_s']:.3f}",

@@ -89,12 +89,13 @@ def main() -> None:
         print(json.dumps(results, indent=2))
     else:
         presets = [p.strip() for p in args.presets.split(",") if p.strip()]
+        n_filters, kernel_size, stride = args.stft
+        model_args = dict(lip_size=args.lip_size, fusion=args.fusion, audio_bottleneck=args.audio_bottleneck,
+                          n_filters=n_filters, kernel_size=kernel_size, stride=stride,
+                          mask_domain=args.mask_domain, audio_only_head=args.audio_only_head)
         results = run_benchmark(device=args.device, quick=args.quick, presets=presets, batch_size=args.batch_size,
                                 segment=args.segment, clip_seconds=args.clip_seconds,
-                                detect_every=args.detect_every, lip_size=args.lip_size, fusion=args.fusion,
-                                audio_bottleneck=args.audio_bottleneck, stft=args.stft,
-                                mask_domain=args.mask_domain, audio_only_head=args.audio_only_head,
-                                repeats=args.repeats,
+                                detect_every=args.detect_every, model_args=model_args, repeats=args.repeats,
                                 threads=args.threads, with_compile=args.compile)
         print(to_markdown(results))
     if args.out is not None:
