@@ -4,7 +4,8 @@
 writes ``clip_est<k>.wav`` per face (face order: first appearance, then left to right), the
 sidecar ``clip_faces.json`` and, with ``--remux``, ``clip_est<k>.mp4`` (the video with that
 face's voice). ``asteroid-infer MODEL --files clip.mp4`` writes the same wav files and sidecar
-but has no options for face selection or remuxing.
+but has no options for face selection or remuxing. A sound file (``mix.wav``) has no faces: it is
+separated audio-only into ``mix_est<k>.wav`` (output order arbitrary, one warning), as by ``asteroid-infer``.
 """
 import argparse
 import logging
@@ -14,8 +15,9 @@ from typing import Optional, Sequence, Tuple
 
 import torch
 
+from .file_routing import is_video_path, separate_sound_file
 from .models import load_model
-from .separate import visual_config_for, write_video_separation
+from .separate import output_paths, usable_device, visual_config_for, write_video_separation
 from .streaming import ChunkSettings
 from .video.decode import VideoReadError
 
@@ -40,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="asteroid-avspeech", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     sep = commands.add_parser("separate", help="one separated voice per face of a video")
-    sep.add_argument("videos", nargs="+", type=Path, help="video files with a mixed soundtrack")
+    sep.add_argument("videos", nargs="+", type=Path,
+                     help="video files with a mixed soundtrack (sound files: audio-only, without --face/--point/--remux)")
     choose = sep.add_mutually_exclusive_group()
     choose.add_argument("--face", type=int, default=None, help="only face K (1-based, in face order)")
     choose.add_argument("--point", type=parse_point, default=None,
@@ -79,6 +82,9 @@ def separate_command(args: argparse.Namespace) -> int:
     chunks = ChunkSettings(args.chunk_seconds, args.overlap_seconds)
     status = 0
     for video in args.videos:
+        if not is_video_path(video):
+            status |= _separate_sound_file(model, video, args, chunks, device)
+            continue
         try:
             results = write_video_separation(
                 model, video, args.output_dir, face=args.face, point=args.point, remux=args.remux,
@@ -94,6 +100,31 @@ def separate_command(args: argparse.Namespace) -> int:
             if face.output is not None:
                 print(f"face {face.index}: {face.output}" + (f", {face.video_output}" if face.video_output else ""))
     return status
+
+
+def _separate_sound_file(model, path: Path, args: argparse.Namespace, chunks: ChunkSettings, device: str) -> int:
+    """A sound file has no faces: separated audio-only (:func:`separate_sound_file`). 1 on an error (logged)."""
+    video_only = [name for name, given in (("--face", args.face is not None), ("--point", args.point is not None),
+                                           ("--remux", args.remux)) if given]
+    if video_only:
+        logger.error("%s: a sound file has no faces to choose or picture to remux, so %s only apply to videos; "
+                     "drop them to separate it audio-only.", path, " and ".join(video_only))
+        return 1
+    names = output_paths(path, args.output_dir, model.n_src)
+    tracks = [names[f"wav{k}"] for k in range(1, model.n_src + 1)]
+    existing = [str(track) for track in tracks if track.exists()]
+    if existing and not args.force:
+        logger.error("%s: outputs already exist (%s); pass --force to replace them.", path, ", ".join(existing))
+        return 1
+    model.warn_audio_only()
+    try:
+        separate_sound_file(model.to(usable_device(device)), path, args.output_dir, force_overwrite=True,
+                            chunks=chunks, progress=not args.quiet)
+    except (FileNotFoundError, ValueError) as err:
+        logger.error("%s", err)
+        return 1
+    print(f"{path}: " + ", ".join(map(str, tracks)) + " (audio-only: output order arbitrary)")
+    return 0
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -318,7 +318,7 @@ class _Plan:
     precision: str
 
 
-def _usable_device(name: Union[str, torch.device]) -> torch.device:
+def usable_device(name: Union[str, torch.device]) -> torch.device:
     """``torch.device(name)``, refused with a ValueError if unknown or a GPU that torch cannot see
     (rather than failing in the face detector's first CUDA call)."""
     try:
@@ -334,7 +334,7 @@ def _plan(model, path: PathLike, face: Optional[int], point: Optional[Tuple[floa
           visual_config: Optional[VisualConfig], chunks: ChunkSettings,
           device: Optional[Union[str, torch.device]], precision: str, progress: bool) -> _Plan:
     path = Path(path)
-    device = _usable_device(device) if device is not None else next(model.parameters()).device
+    device = usable_device(device) if device is not None else next(model.parameters()).device
     precision = resolve_precision(precision, device)  # before tracking: fp16 on CPU fails here
     model.to(device)
     config = visual_config or visual_config_for(model)

@@ -65,3 +65,23 @@ def test_asteroid_infer_on_a_video_and_a_wav(options, package, two_face_clip, tm
     assert rate == 8000 and len(estimate) == 8000  # the input's rate and length
     chunks = json.loads((out / "two_faces_faces.json").read_text())["chunks"]
     assert (chunks["chunk_seconds"], chunks["overlap_seconds"]) == ((0.5, 0.25) if options else (8.0, 1.0))
+
+
+def test_separate_a_sound_file_audio_only(package, tmp_path, capsys, caplog):
+    """A wav is separated audio-only (one track per output, at its own rate); video-only options and
+    existing outputs are refused with a message naming the file, and nothing is written then."""
+    wav = tmp_path / "mix.wav"
+    sf.write(str(wav), (0.1 * np.random.default_rng(0).standard_normal(12000)).astype(np.float32), 8000)
+    out = tmp_path / "out"
+    assert main(["separate", str(wav), "--model", str(package), "-o", str(out), "--face", "1", "-q"]) == 1
+    assert f"{wav}: a sound file has no faces" in caplog.text and "--face only apply to videos" in caplog.text
+    assert not out.exists()
+    with pytest.warns(UserWarning, match="no faces given"):
+        assert main(["separate", str(wav), "--model", str(package), "-o", str(out), "-q"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["mix_est1.wav", "mix_est2.wav"]
+    estimate, rate = sf.read(str(out / "mix_est2.wav"))
+    assert rate == 8000 and len(estimate) == 12000 and np.abs(estimate).max() > 0
+    assert "audio-only: output order arbitrary" in capsys.readouterr().out
+    caplog.clear()
+    assert main(["separate", str(wav), "--model", str(package), "-o", str(out), "-q"]) == 1
+    assert "outputs already exist" in caplog.text and "--force" in caplog.text
