@@ -7,15 +7,18 @@ Data flow: clips (mp4, AVSpeech layout) -> ``data`` (audio, mixtures, dataset) a
 Importing the package registers its models with ``asteroid.models`` (idempotently), so that
 ``asteroid.models.BaseModel.from_pretrained`` and ``asteroid-infer`` find them by name. The
 ``asteroid_avspeech.pth`` hook installed with the package does this import automatically as soon
-as any process imports ``asteroid.models``.
+as any process imports ``asteroid.models``. It also makes asteroid's ``from_pretrained`` report a
+model file that does not exist as such (``models.serialization.install_missing_file_check``).
 """
 from .models import LookingToListen, VisualEncoder
+from .models.serialization import install_missing_file_check
 from .registry import register_models
 
 __version__ = "0.1.0"
 __all__ = ["LookingToListen", "VisualEncoder", "register_models", "separate_video"]
 
 register_models([LookingToListen, VisualEncoder])
+install_missing_file_check()
 
 
 def __getattr__(name: str):

@@ -8,6 +8,7 @@ import pytest
 from asteroid.models import BaseModel
 
 import asteroid_avspeech
+from asteroid_avspeech.models.serialization import names_missing_file
 from asteroid_avspeech.registry import register_models
 
 
@@ -42,3 +43,20 @@ def test_interpreter_start_does_not_import_torch():
     code = "import sys; print('torch' in sys.modules, 'asteroid_avspeech_autoload' in sys.modules)"
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert res.stdout.split() == ["False", "True"], res.stdout + res.stderr
+
+
+def test_a_missing_model_file_is_reported_as_such(tmp_path):
+    """asteroid's loader took a mistyped path for a hub model id (huggingface_hub's HFValidationError)."""
+    missing = tmp_path / "exp" / "l2l" / "best_modle.pth"
+    with pytest.raises(FileNotFoundError, match=f"Model package {missing} does not exist"):
+        BaseModel.from_pretrained(str(missing))
+
+
+@pytest.mark.parametrize("name, missing_file", [
+    ("exp/l2l/best_modle.pth", True), ("best_model.pt", True), ("/abs/models/l2l", True),
+    ("mpariente/ConvTasNet_WHAM!_sepclean", False),  # asteroid's Zenodo names
+    ("JorisCos/ConvTasNet_Libri2Mix_sepclean_16k", False), ("user/model@main", False),  # hub model ids
+    ("https://zenodo.org/record/1/files/model.pth", False),
+])
+def test_only_names_that_must_be_files_are_checked(name, missing_file):
+    assert names_missing_file(name) is missing_file

@@ -3,15 +3,21 @@
 asteroid's ``BaseModel.serialize`` stores ``torch.__version__`` as a ``TorchVersion`` object,
 which ``torch.load`` refuses with ``weights_only=True`` (the default since torch 2.6, and what
 ``BaseModel.from_pretrained`` / ``asteroid-infer`` use). :class:`PlainSerializable` stores
-plain Python types only, and :func:`load_model` reports a mismatching package clearly.
+plain Python types only, and :func:`load_model` reports a mismatching package clearly;
+:func:`install_missing_file_check` makes asteroid's own loader report a missing package file.
 """
+import functools
 import os
 import pickle
+from pathlib import Path
 from typing import Any, Dict, Optional, Type
 
 import torch
 
 _REQUIRED_KEYS = ("model_name", "state_dict", "model_args")
+
+#: A name ending in one of these is a model file, never a model id of the Hugging Face hub.
+MODEL_FILE_SUFFIXES = (".pth", ".pt", ".ckpt")
 
 
 class PlainSerializable:
@@ -118,3 +124,49 @@ def _read_package(path) -> Dict[str, Any]:
     if not isinstance(package, dict):
         raise ValueError(f"{path}: holds a {type(package).__name__}, not a model package (a dict). {advice}")
     return package
+
+
+def install_missing_file_check() -> None:
+    """Make ``asteroid.models.BaseModel.from_pretrained`` (so ``asteroid-infer``) report a missing model file.
+
+    asteroid takes any string that is not a file for a model name to download (Zenodo, the Hugging Face
+    hub): a mistyped ``exp/l2l/best_modle.pth`` ends in a traceback from huggingface_hub ("Repo id must be in
+    the form 'repo_name' or 'namespace/repo_name'") or a failed download. A string that is not a file,
+    not a URL and not one of asteroid's model names, and that names a model file
+    (:data:`MODEL_FILE_SUFFIXES`) or cannot be a hub model id, now raises :class:`FileNotFoundError`
+    naming it, for every asteroid model. Model names and URLs go to asteroid unchanged; asteroid's
+    files are not modified. Idempotent.
+    """
+    from asteroid.models import base_models
+
+    original = base_models.cached_download
+    if getattr(original, "checks_missing_files", False):
+        return
+
+    @functools.wraps(original)
+    def cached_download(filename_or_url):
+        if isinstance(filename_or_url, str) and names_missing_file(filename_or_url):
+            raise FileNotFoundError(f"Model package {filename_or_url} does not exist (not a file; asteroid would "
+                                    "look it up as a model name to download). Check the path: ./run.sh writes "
+                                    "exp/<tag>/best_model.pth.")
+        return original(filename_or_url)
+
+    cached_download.checks_missing_files = True
+    base_models.cached_download = cached_download
+
+
+def names_missing_file(name: str) -> bool:
+    """True if ``name`` (as given to asteroid's ``from_pretrained``) can only mean a local file, and none
+    exists: see :func:`install_missing_file_check`."""
+    from asteroid.utils.hub_utils import MODELS_URLS_HASHTABLE
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    if os.path.isfile(name) or name.startswith(("http://", "https://")) or name in MODELS_URLS_HASHTABLE:
+        return False
+    if Path(name).suffix.lower() in MODEL_FILE_SUFFIXES:
+        return True
+    try:
+        validate_repo_id(name.split("@")[0])
+    except HFValidationError:
+        return True
+    return False
