@@ -686,8 +686,7 @@ def run_benchmark(device: str = "cpu", quick: bool = False, presets: Sequence[st
         detect_every: stage-2 keyframe interval (conf.yml ``visual.detect_every``).
         model_args: :class:`LookingToListen` arguments of every model measured besides its preset
             (``local/benchmark.py`` passes the recipe's ``lip_size``, ``fusion``, ``audio_bottleneck``,
-            ``n_filters`` / ``kernel_size`` / ``stride``, ``mask_domain``, ``audio_only_head`` and
-            ``estimate_others``); those left out
+            ``n_filters`` / ``kernel_size`` / ``stride``, ``mask_domain`` and ``audio_only_head``); those left out
             are the model's defaults (the paper's). Stage 2 crops lips of its ``lip_size``; the STFT row times
             its STFT.
         repeats: timed runs per measurement (default 3, quick 1).

@@ -64,7 +64,6 @@ def build_model(conf: Conf) -> LookingToListen:
         fusion=conf["model"]["fusion"],
         audio_bottleneck=conf["model"]["audio_bottleneck"],
         audio_only_head=conf["model"]["audio_only_head"],
-        estimate_others=conf["model"]["estimate_others"],
         n_filters=n_filters,
         kernel_size=kernel_size,
         stride=stride,

@@ -35,7 +35,6 @@ _CONF_DEFAULTS = {
     "stft": ("model", "stft"),
     "mask_domain": ("model", "mask_domain"),
     "audio_only_head": ("model", "audio_only_head"),
-    "estimate_others": ("model", "estimate_others"),
 }
 
 
@@ -47,7 +46,7 @@ def main() -> None:
     parser.add_argument("--presets", default="small,paper", help="comma-separated model presets")
     parser.add_argument("--conf", type=Path, default=Path("conf.yml"),
                         help="recipe conf: defaults of --batch-size, --segment, --detect-every, --lip-size, --fusion, "
-                             "--audio-bottleneck, --stft, --mask-domain, --audio-only-head, --estimate-others")
+                             "--audio-bottleneck, --stft, --mask-domain, --audio-only-head")
     parser.add_argument("--batch-size", type=int, help="training batch size to measure besides batch 1 (conf: batch_size)")
     parser.add_argument("--segment", type=float, help="seconds per item (conf: segment)")
     parser.add_argument("--clip-seconds", type=float, default=3.0, help="clip length for data prep and inference")
@@ -61,8 +60,6 @@ def main() -> None:
     parser.add_argument("--mask-domain", choices=MASK_DOMAINS, help="mask domain of every model measured (conf: mask_domain)")
     parser.add_argument("--audio-only-head", type=yaml.safe_load, choices=(True, False), metavar="true|false",
                         help="audio-only head of every model measured (conf: audio_only_head)")
-    parser.add_argument("--estimate-others", type=yaml.safe_load, choices=(True, False), metavar="true|false",
-                        help="estimate_others of every model measured (conf: estimate_others)")
     parser.add_argument("--repeats", type=int, help="timed runs per measurement (default 3, --quick 1)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile (paper preset)")
@@ -95,8 +92,7 @@ def main() -> None:
         n_filters, kernel_size, stride = args.stft
         model_args = dict(lip_size=args.lip_size, fusion=args.fusion, audio_bottleneck=args.audio_bottleneck,
                           n_filters=n_filters, kernel_size=kernel_size, stride=stride,
-                          mask_domain=args.mask_domain, audio_only_head=args.audio_only_head,
-                          estimate_others=args.estimate_others)
+                          mask_domain=args.mask_domain, audio_only_head=args.audio_only_head)
         results = run_benchmark(device=args.device, quick=args.quick, presets=presets, batch_size=args.batch_size,
                                 segment=args.segment, clip_seconds=args.clip_seconds,
                                 detect_every=args.detect_every, model_args=model_args, repeats=args.repeats,

@@ -78,8 +78,7 @@ def test_quick_json_structure(quick_run):
     assert results["config"]["model_args"] == dict(  # the models measured are the recipe's
         lip_size=recipe["visual"]["lip_size"], fusion=recipe["model"]["fusion"],
         audio_bottleneck=recipe["model"]["audio_bottleneck"], n_filters=n_filters, kernel_size=kernel_size,
-        stride=stride, mask_domain=recipe["model"]["mask_domain"], audio_only_head=recipe["model"]["audio_only_head"],
-        estimate_others=recipe["model"]["estimate_others"])
+        stride=stride, mask_domain=recipe["model"]["mask_domain"], audio_only_head=recipe["model"]["audio_only_head"])
     batch = results["config"]["batch_size"]
     rows = [(r["preset"], r["batch"], r["layout"]) for r in results["model"]]
     assert sorted(rows) == sorted((p, b, layout) for p in ("small", "paper") for b in (1, batch)
@@ -95,7 +94,6 @@ def test_quick_json_structure(quick_run):
     measured = LookingToListen(n_src=2, preset="paper", fusion=recipe["model"]["fusion"],
                                audio_bottleneck=recipe["model"]["audio_bottleneck"],
                                audio_only_head=recipe["model"]["audio_only_head"],
-                               estimate_others=recipe["model"]["estimate_others"],
                                n_filters=n_filters, kernel_size=kernel_size, stride=stride)
     assert paper["params_m"] == pytest.approx(sum(p.numel() for p in measured.parameters()) / 1e6)
     # the 96-channel audio stream dominates: 70-90 GMAC/s at the paper's 100 frames/s of 257 bins

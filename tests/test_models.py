@@ -494,28 +494,3 @@ def test_mismatching_package_gives_clear_error(tmp_path):
     assert load_model(path).audio_bottleneck == 0
     with pytest.raises(FileNotFoundError, match="missing.pth"):
         load_model(tmp_path / "missing.pth")
-
-
-@pytest.mark.parametrize("n_src", [2, 3])
-def test_estimate_others_averages_every_pass_estimate_of_a_voice(n_src, tmp_path):
-    """With ``estimate_others`` pass j outputs masks for its own voice, then the other faces' in order;
-    voice k's mask is the mean of its masks from all passes (checked against one pass at a time)."""
-    torch.manual_seed(0)
-    model = LookingToListen(n_src=n_src, fusion="per_speaker", estimate_others=True, audio_bottleneck=8, **TINY).eval()
-    batch, frames = 2, 5
-    audio = torch.randn(batch, frames, 8)
-    vis = torch.randn(batch, n_src, frames, model.visual_stream.out_channels)
-    faces = vis + model.output_embedding[:, None]
-    others = (faces.sum(1, keepdim=True) - faces) / (n_src - 1)
-    expected = torch.zeros(batch, n_src, 2, frames, model.stft.n_freqs)
-    for j in range(n_src):
-        one_pass = model._mask_network(torch.cat([audio, faces[:, j], others[:, j]], -1), model.mask_layer)
-        one_pass = one_pass.reshape(batch, frames, n_src, 2, -1).permute(0, 2, 3, 1, 4)  # (batch, slot, 2, ...)
-        for slot, voice in enumerate([j] + [k for k in range(n_src) if k != j]):
-            expected[:, voice] += one_pass[:, slot] / n_src
-    assert torch.allclose(model._masks_per_face(audio, vis), expected, atol=1e-6)
-    assert model(torch.randn(1, SR), _lips(1, n_src, 1.0)).shape == (1, n_src, SR)
-    path = tmp_path / "others.pth"
-    torch.save(model.serialize(), path)
-    assert load_model(path).estimate_others
-    assert not LookingToListen(n_src=n_src, fusion="joint", estimate_others=True, **TINY).estimate_others

@@ -140,9 +140,6 @@ class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
     output embeddings would tell the passes apart: one pass of the same BLSTM and FC layers on
     its audio features (visual features zero) feeds a mask layer of its own that outputs all
     ``n_src`` masks at once, as the audio-only baseline does.
-    With ``estimate_others`` each face's pass outputs a mask for every voice, its own first, then
-    the other faces' in their order, and each output is the mean of its masks from all passes: every
-    pass separates the whole mixture (as the audio-only model does) around its face.
 
     Bottleneck: the audio stream outputs ``audio_out_channels x n_freqs`` features per frame
     (1028 for the ``small`` preset), most of the BLSTM's input and of its cost.
@@ -170,7 +167,6 @@ class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
         audio_bottleneck: audio features per frame before the fusion (see above); 0: none.
         audio_only_head: ``per_speaker`` only: items without any face (see above) get all their
             masks from one pass through a mask layer of their own.
-        estimate_others: ``per_speaker`` only: each pass also estimates the other voices (see above).
         audio_channels: channels of the audio stream's hidden conv layers.
         audio_out_channels: channels of its last (1x1) layer.
         audio_kernels: ``[[k_time, k_freq], ...]`` of the audio stream's hidden layers.
@@ -206,7 +202,6 @@ class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
         fusion: str = "joint",
         audio_bottleneck: int = 0,
         audio_only_head: bool = False,
-        estimate_others: bool = False,
         audio_channels: Optional[int] = None,
         audio_out_channels: Optional[int] = None,
         audio_kernels: Optional[List[List[int]]] = None,
@@ -253,7 +248,6 @@ class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
         self.mask_domain = mask_domain
         self.fusion = fusion if use_visual else "joint"
         self.audio_only_head = bool(audio_only_head) and self.fusion == "per_speaker"
-        self.estimate_others = bool(estimate_others) and self.fusion == "per_speaker"
         self.stft_args = dict(n_filters=n_filters, kernel_size=kernel_size, stride=stride)
 
         self.stft = STFT(n_filters, kernel_size, stride, sample_rate=sample_rate)
@@ -283,7 +277,7 @@ class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
                 self.output_embedding = nn.Parameter(0.1 * torch.randn(n_src, visual_dim))
             else:
                 fusion_dim += n_src * visual_dim
-        masks_per_pass = 1 if self.fusion == "per_speaker" and not self.estimate_others else n_src
+        masks_per_pass = 1 if self.fusion == "per_speaker" else n_src
         self.blstm = nn.LSTM(fusion_dim, sizes["lstm_hidden"], batch_first=True, bidirectional=True)
         layers: List[nn.Module] = []
         in_dim = 2 * sizes["lstm_hidden"]
@@ -297,9 +291,6 @@ class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
         self.mask_layer = nn.Linear(in_dim, masks_per_pass * 2 * n_freqs)
         if self.audio_only_head:
             self.audio_only_mask_layer = nn.Linear(in_dim, n_src * 2 * n_freqs)
-        if self.estimate_others:  # [pass j, voice k] -> the mask slot of voice k in pass j (its own first)
-            slots = [[0 if k == j else k + (k < j) for k in range(n_src)] for j in range(n_src)]
-            self.register_buffer("voice_slots", torch.tensor(slots), persistent=False)
 
     # ----------------------------------------------------------------------------- shapes
     def _as_batch_time(self, wav: torch.Tensor) -> torch.Tensor:
@@ -393,13 +384,8 @@ class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
         others = (vis.sum(1, keepdim=True) - vis) / max(1, n_src - 1)
         audio = audio.unsqueeze(1).expand(-1, n_src, -1, -1)
         fused = torch.cat([audio, vis, others], dim=-1).flatten(0, 1)  # (batch * n_src, frames, dim)
-        if not self.estimate_others:
-            masks = self._mask_network(fused, self.mask_layer).reshape(batch, n_src, frames, 2, -1)
-            return masks.permute(0, 1, 3, 2, 4)
-        masks = self._mask_network(fused, self.mask_layer).reshape(batch, n_src, frames, n_src, 2, -1)
-        masks = masks.permute(0, 1, 3, 4, 2, 5)  # (batch, pass, slot, 2, frames, freq)
-        passes = torch.arange(n_src, device=masks.device)[:, None]
-        return masks[:, passes, self.voice_slots].mean(1)  # (batch, pass, voice, ...) -> (batch, voice, ...)
+        masks = self._mask_network(fused, self.mask_layer).reshape(batch, n_src, frames, 2, -1)
+        return masks.permute(0, 1, 3, 2, 4)
 
     def _masks_audio_only(self, audio: torch.Tensor) -> torch.Tensor:
         """``audio_only_head``: audio ``(batch, frames, dim)``, zero visual features -> every mask
@@ -502,7 +488,6 @@ class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
             fusion=self.fusion,
             audio_bottleneck=self.audio_bottleneck,
             audio_only_head=self.audio_only_head,
-            estimate_others=self.estimate_others,
             **self.stft_args,
             **copy.deepcopy(self.sizes),
         )
