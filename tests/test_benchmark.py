@@ -109,6 +109,10 @@ def test_quick_json_structure(quick_run):
     stage0, stage2 = results["data_prep"]["stage0"], results["data_prep"]["stage2"]
     assert _positive(stage0["clips_per_s"], stage2["clips_per_s"], stage2["every_frame_clips_per_s"], stage2["speedup"])
     assert stage2["face_ratio_tracked"] > 0.9
+    detector = results["data_prep"]["detector_layouts"]
+    assert detector["keyframes"] > 0 and _positive(detector["default_s"], detector["channels_last_s"])
+    assert detector["speedup"] == pytest.approx(detector["default_s"] / detector["channels_last_s"])
+    assert detector["max_box_diff_px"] < 0.01  # the same detections
     for row in results["inference_rtf"]:
         assert row["faces"] >= 1 and _positive(row["rtf"], row["seconds"])
 
@@ -118,7 +122,7 @@ def test_quick_markdown_tables(quick_run):
     assert "Machine:" in stdout and "GFLOP/s fp32" in stdout and "model arguments besides the preset: lip_size=" in stdout
     for header in ("| preset | params (M) |", "| training step (fwd + bwd + Adam) |", "| STFT + iSTFT + backward |",
                    "| preset | inference variant |", "| data preparation |",
-                   "| video -> tracks |"):
+                   "| stage 2 keyframe detection (MTCNN) |", "| video -> tracks |"):
         assert header in stdout
     # model rows: batches 1 and 2 x two conv layouts
     assert sum(line.startswith("| paper |") for line in stdout.splitlines()) == 4 + len(runnable_variants())

@@ -28,7 +28,7 @@ from asteroid_avspeech.video.decode import (
     read_frames,
 )
 from asteroid_avspeech.video.embeddings import FaceEmbedder, load_face_embedder
-from asteroid_avspeech.video.faces import Detections, FaceTracker
+from asteroid_avspeech.video.faces import Detections, FaceDetector, FaceTracker
 from video_fixtures import (  # noqa: F401  (pytest fixtures)
     clip_30fps,
     face_clip,
@@ -138,6 +138,17 @@ def test_tracking_matches_every_frame_detection(face_clip, face_detector):
     assert error.mean() < 2.0, error
     # the face really moves, so this is not a static-image tautology
     assert np.ptp(mouth_centre(every.landmarks)[:, 0]) > 30
+
+
+def test_channels_last_detector_finds_the_same_faces(face_clip, face_detector):
+    frames = read_frames(face_clip)[::6]
+    assert next(face_detector.mtcnn.parameters()).is_contiguous(memory_format=torch.channels_last)
+    found = face_detector(frames)
+    default = FaceDetector(channels_last=False)(frames)
+    assert all(len(d.boxes) == 1 for d in found)
+    for a, b in zip(found, default):
+        np.testing.assert_allclose(a.boxes, b.boxes, atol=1e-2)
+        np.testing.assert_allclose(a.landmarks, b.landmarks, atol=1e-2)
 
 
 def test_streaming_tracking_equals_in_memory(face_clip, face_detector):
