@@ -64,6 +64,7 @@ def build_model(conf: Conf) -> LookingToListen:
         fusion=conf["model"]["fusion"],
         audio_bottleneck=conf["model"]["audio_bottleneck"],
         audio_only_head=conf["model"]["audio_only_head"],
+        post_filter=conf["model"]["post_filter"],
         n_filters=n_filters,
         kernel_size=kernel_size,
         stride=stride,

@@ -10,7 +10,8 @@ from scipy.signal import get_window
 from asteroid_avspeech.losses import CompressedSpectrogramMSE
 from asteroid_avspeech.models import PRESETS, LookingToListen, VisualEncoder, load_model
 from asteroid_avspeech.models.looking_to_listen import scale_to_mixture
-from asteroid_avspeech.models.spectral import STFT, overlap_add, power_compress, power_decompress, synthesis_window
+from asteroid_avspeech.models.spectral import (STFT, magnitude_share_filter, overlap_add, power_compress, power_decompress,
+                                               synthesis_window)
 
 SR, FPS = 16000, 25
 TINY = dict(
@@ -203,6 +204,42 @@ def test_linear_mask_domain_scales_the_plain_stft():
     assert torch.allclose(model(wav)[0, 1], 2 * wav[0], atol=1e-4)
     with pytest.raises(ValueError, match="valid: compressed, linear"):
         LookingToListen(n_src=2, mask_domain="log", **TINY)
+
+
+def test_magnitude_share_filter_splits_the_mixture_by_the_estimates_shares():
+    mixture = torch.randn(1, 2, 5, 9)
+    share = torch.rand(1, 1, 1, 5, 9)
+    exact = torch.cat([share, 1 - share], dim=1) * mixture.unsqueeze(1)  # estimates that add up to the mixture
+    assert torch.allclose(magnitude_share_filter(exact, mixture), exact, atol=1e-3)
+    assert torch.allclose(magnitude_share_filter(mixture.unsqueeze(1), mixture), mixture.unsqueeze(1), atol=1e-3)
+    half = magnitude_share_filter(0.5 * mixture.unsqueeze(1), mixture)  # one estimate, half the mixture
+    assert torch.allclose(half, 0.5 * mixture.unsqueeze(1), atol=1e-3)  # the residual keeps the other half
+    filtered = magnitude_share_filter(torch.randn(1, 3, 2, 5, 9), mixture)
+    magnitude = filtered.pow(2).sum(dim=2).sqrt().sum(dim=1)
+    assert (magnitude <= mixture.pow(2).sum(dim=1).sqrt() + 1e-5).all()  # never more than the mixture, bin by bin
+
+
+def test_post_filter_runs_in_eval_mode_only_and_round_trips(tmp_path):
+    torch.manual_seed(0)
+    model = LookingToListen(n_src=2, mask_domain="linear", post_filter=True, **TINY)
+    plain = LookingToListen(n_src=2, mask_domain="linear", **TINY)
+    plain.load_state_dict(model.state_dict())
+    wav, lips = torch.randn(1, SR), _lips(1, 2, 1.0)
+    model.eval(), plain.eval()
+    filtered, raw = model(wav, lips), plain(wav, lips)
+    assert not torch.allclose(filtered, raw, atol=1e-4)
+    stft = model.stft
+    spec = stft(wav)[0]
+    expected = magnitude_share_filter(stft(raw[0])[None], spec[None])[0]
+    assert torch.allclose(filtered[0], stft.inverse(expected, SR), atol=1e-4)
+    model.train(), plain.train()
+    torch.manual_seed(1)
+    trained = model(wav, lips)
+    torch.manual_seed(1)
+    assert torch.allclose(trained, plain(wav, lips), atol=1e-6)  # the loss sees the masked spectrograms
+    path = tmp_path / "post_filter.pth"
+    torch.save(model.serialize(), path)
+    assert load_model(path).post_filter and not plain.post_filter
 
 
 def test_silence_gives_finite_gradients():

@@ -15,7 +15,7 @@ from asteroid.models.base_models import BaseModel
 from torch import nn
 
 from .serialization import PlainSerializable
-from .spectral import STFT, complex_mul, power_compress, power_decompress
+from .spectral import STFT, complex_mul, magnitude_share_filter, power_compress, power_decompress
 from .streams import AudioStream, VisualStream
 from ..file_routing import VideoSeparationMixin
 from .visual_encoder import VisualEncoder
@@ -167,6 +167,10 @@ class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
         audio_bottleneck: audio features per frame before the fusion (see above); 0: none.
         audio_only_head: ``per_speaker`` only: items without any face (see above) get all their
             masks from one pass through a mask layer of their own.
+        post_filter: in eval mode (inference, validation, evaluation) give each voice the mixture
+            times its share of the estimated magnitudes
+            (:func:`~asteroid_avspeech.models.spectral.magnitude_share_filter`); training
+            (the loss) always sees the masked spectrograms as they are.
         audio_channels: channels of the audio stream's hidden conv layers.
         audio_out_channels: channels of its last (1x1) layer.
         audio_kernels: ``[[k_time, k_freq], ...]`` of the audio stream's hidden layers.
@@ -202,6 +206,7 @@ class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
         fusion: str = "joint",
         audio_bottleneck: int = 0,
         audio_only_head: bool = False,
+        post_filter: bool = False,
         audio_channels: Optional[int] = None,
         audio_out_channels: Optional[int] = None,
         audio_kernels: Optional[List[List[int]]] = None,
@@ -248,6 +253,7 @@ class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
         self.mask_domain = mask_domain
         self.fusion = fusion if use_visual else "joint"
         self.audio_only_head = bool(audio_only_head) and self.fusion == "per_speaker"
+        self.post_filter = bool(post_filter)
         self.stft_args = dict(n_filters=n_filters, kernel_size=kernel_size, stride=stride)
 
         self.stft = STFT(n_filters, kernel_size, stride, sample_rate=sample_rate)
@@ -442,6 +448,9 @@ class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
         else:
             est = power_decompress(self.apply_masks(comp_spec, masks), self.power)
         est = self.stft.inverse(est.flatten(0, 1), time)
+        if self.post_filter and not self.training:
+            est = magnitude_share_filter(self.stft(est).reshape(batch, self.n_src, *spec.shape[1:]), spec)
+            est = self.stft.inverse(est.flatten(0, 1), time)
         return est.reshape(batch, self.n_src, time)
 
     def forward_wav(self, wav: torch.Tensor, visual: Optional[torch.Tensor] = None, **kwargs):
@@ -488,6 +497,7 @@ class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
             fusion=self.fusion,
             audio_bottleneck=self.audio_bottleneck,
             audio_only_head=self.audio_only_head,
+            post_filter=self.post_filter,
             **self.stft_args,
             **copy.deepcopy(self.sizes),
         )

@@ -192,3 +192,26 @@ def complex_mul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     a_re, a_im = a.unbind(dim=-3)
     b_re, b_im = b.unbind(dim=-3)
     return torch.stack([a_re * b_re - a_im * b_im, a_re * b_im + a_im * b_re], dim=-3)
+
+
+def magnitude_share_filter(est: torch.Tensor, mixture: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Wiener-like post-filter: each source becomes the mixture times its share of the estimated
+    magnitudes, ``|E_k| / (sum_j |E_j| + |M - sum_j E_j|)`` (real, mixture phase).
+
+    The residual ``M - sum_j E_j`` counts as one more source, so noise, voices without a face and
+    a single estimate (``n_src = 1``) keep their part of the mixture instead of being handed to
+    the estimates. The estimates then add up to at most the mixture, bin by bin.
+
+    Args:
+        est: source spectrograms ``(batch, n_src, 2, frames, freq)``.
+        mixture: ``(batch, 2, frames, freq)``.
+        eps: added to the squared magnitudes.
+
+    Returns:
+        torch.Tensor: ``(batch, n_src, 2, frames, freq)``.
+    """
+    magnitudes = _magnitude(est, eps)
+    residual = _magnitude(mixture - est.sum(dim=1), eps).unsqueeze(1)
+    share = magnitudes / (magnitudes.sum(dim=1, keepdim=True) + residual)
+    return share * mixture.unsqueeze(1)
+
