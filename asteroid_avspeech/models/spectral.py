@@ -214,4 +214,3 @@ def magnitude_share_filter(est: torch.Tensor, mixture: torch.Tensor, eps: float 
     residual = _magnitude(mixture - est.sum(dim=1), eps).unsqueeze(1)
     share = magnitudes / (magnitudes.sum(dim=1, keepdim=True) + residual)
     return share * mixture.unsqueeze(1)
-
