@@ -429,7 +429,8 @@ class LookingToListen(VideoSeparationMixin, PlainSerializable, BaseModel):
         Returns:
             torch.Tensor: ``(batch, n_src, time)``, exactly the input length, at the network's
             own level (arbitrary after a scale-invariant loss; :meth:`forward_wav` gives each
-            voice its level in the mixture).
+            voice its level in the mixture). With ``post_filter`` in eval mode: the filtered
+            voices, shares of the mixture.
 
         Under ``torch.no_grad()`` the model always runs as in eval mode (as in
         :meth:`forward_wav`): ``asteroid-infer --ola-window`` calls ``forward`` on chunks
